@@ -1,0 +1,156 @@
+"""The `rag` command line. Translates library errors into messages and exit codes."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .errors import RagError
+
+
+def _print_answer(a) -> None:
+    print(a.answer)
+    if a.citations:
+        print("\nSee also:" if a.refused else "\nSources:")
+        for c in a.citations:
+            date = f", {c.date}" if c.date else ""
+            print(f"[{c.n}] {c.title}{date} — {c.source}, {c.locator} (chars {c.start}–{c.end})")
+            print(f"    “{' '.join(c.quote.split())}”")
+
+
+def _print_ingest(r) -> None:
+    for label, items in (("added", r.added), ("updated", r.updated), ("unchanged", r.skipped), ("removed", r.removed)):
+        for s in items:
+            print(f"{label:>9}  {s}")
+    for e in r.errors:
+        print(f"{'ERROR':>9}  {e['source']}: {e['error']}")
+    print(f"{len(r.added)} added, {len(r.updated)} updated, {len(r.skipped)} unchanged, {len(r.removed)} removed, "
+          f"{len(r.errors)} skipped for errors; {r.chunks} chunks embedded in {r.seconds:.1f} s")
+
+
+def cmd_ingest(rag, a):
+    report = rag.ingest(a.paths or None, a.collection, progress=not a.json and sys.stderr.isatty())
+    print(json.dumps(report.to_dict(), ensure_ascii=False)) if a.json else _print_ingest(report)
+    return 1 if report.errors else 0
+
+
+def cmd_ask(rag, a):
+    answer = rag.ask(a.question, collection=a.collection)
+    print(json.dumps(answer.to_dict(), ensure_ascii=False)) if a.json else _print_answer(answer)
+    return 0
+
+
+def cmd_search(rag, a):
+    if a.queries:
+        for line_no, line in enumerate(Path(a.queries).read_text("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                q = json.loads(line)
+                hits = rag.search(q["question"], k=a.k, collection=a.collection, mode=a.mode)
+                out = {"id": q.get("id", line_no), "results": [h.to_dict() for h in hits]}
+            except (ValueError, KeyError, TypeError):
+                out = {"id": line_no, "error": "not a JSON object with a \"question\""}
+            except RagError as e:
+                out = {"id": q.get("id", line_no), "error": str(e)}
+            print(json.dumps(out, ensure_ascii=False))
+        return 0
+    if not a.query:
+        raise RagError("give a QUERY or --queries FILE.jsonl")
+    hits = rag.search(a.query, k=a.k, collection=a.collection, mode=a.mode)
+    if a.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
+    for h in hits if not a.json else []:
+        print(f"{h.rank:>3}. {h.score:.4f}  {h.chunk.source}, {h.chunk.locator}\n     {' '.join(h.chunk.text.split())[:200]}")
+    return 0
+
+
+def cmd_status(rag, a):
+    st = rag.status(a.collection)
+    if a.json:
+        print(json.dumps(st, ensure_ascii=False))
+        return 0
+    print(f"data dir: {st['data_dir']}" + (f"  (Chroma server {st['chroma_url']})" if st["chroma_url"] else ""))
+    if not st["collections"]:
+        print("nothing indexed yet; run `rag ingest`")
+    for name, c in st["collections"].items():
+        print(f"collection {name}: {c['documents']} documents, {c['chunks']} chunks")
+        for f in c["files"]:
+            print(f"  {f['source']}  ({f['chunks']} chunks, {f['date'] or 'no date'})  {f['title']}")
+    return 0
+
+
+def cmd_serve(rag, a):
+    from ui.app import serve  # lazy: gradio is heavy and only the server needs it
+    return serve(rag, host=a.host, port=a.port)
+
+
+def cmd_eval(rag, a):
+    from evals.runner import main as eval_main  # lazy, see DESIGN.md
+    return eval_main(rag, a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Cited answers over your documents.")
+    p.add_argument("--data-dir", help="where the index lives (RAG_DATA_DIR, default .rag)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name, func, help_):
+        sp = sub.add_parser(name, help=help_)
+        sp.set_defaults(func=func)
+        sp.add_argument("--collection", help="collection name (RAG_COLLECTION, default 'default')")
+        return sp
+
+    sp = command("ingest", cmd_ingest, "index files and folders (default: corpus/)")
+    sp.add_argument("paths", nargs="*")
+    sp.add_argument("--json", action="store_true")
+    sp = command("ask", cmd_ask, "answer one question with citations")
+    sp.add_argument("question")
+    sp.add_argument("--json", action="store_true")
+    sp = command("search", cmd_search, "retrieval only: ranked chunks")
+    sp.add_argument("query", nargs="?")
+    sp.add_argument("--k", type=int, default=10)
+    sp.add_argument("--queries", help="JSONL file of {id, question}: one JSONL result line per query")
+    sp.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    sp.add_argument("--json", action="store_true")
+    sp = command("status", cmd_status, "what is indexed")
+    sp.add_argument("--json", action="store_true")
+    sp = command("serve", cmd_serve, "the web chat, REST API and widget")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=7860)
+    sp = command("eval", cmd_eval, "scripted evaluation run")
+    sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl")
+    sp.add_argument("--out", default="eval-out")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .settings import load_settings
+    from pydantic import ValidationError
+    try:
+        settings = load_settings(data_dir=args.data_dir)
+    except ValidationError as e:
+        print(f"rag: bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from .api import Rag
+    try:
+        return args.func(Rag(settings), args) or 0
+    except ValidationError as e:
+        print(f"rag: {e.errors()[0]['msg']}", file=sys.stderr)
+        return 2
+    except RagError as e:
+        print(f"rag: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 (bm25s) over the same chunks, fused by weighted RRF.
+
+The BM25 side is rebuilt from the Chroma collection whenever the collection's version changes, so it
+always matches what is indexed after incremental ingests and deletions.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .types import Chunk, Hit
+
+log = logging.getLogger(__name__)
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+MODES = ("hybrid", "dense", "bm25")
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def bm25_tokens(texts: list[str]) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+@dataclass
+class BM25Side:
+    version: int
+    chunks: list[Chunk]
+    model: object
+
+    @classmethod
+    def build(cls, chunks: list[Chunk], version: int) -> "BM25Side":
+        import bm25s
+
+        model = bm25s.BM25()
+        if chunks:
+            model.index(bm25_tokens([c.text for c in chunks]), show_progress=False)
+        return cls(version, chunks, model)
+
+    def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
+        if not self.chunks:
+            return []
+        vocab = self.model.vocab_dict
+        tokens = [t for t in bm25_tokens([query])[0] if t in vocab]
+        if not tokens:
+            return []
+        scores = self.model.get_scores(tokens)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+def rrf(rankings: list[list[tuple[Chunk, float]]], weights: list[float], k: int) -> list[tuple[Chunk, float]]:
+    """Weighted reciprocal rank fusion: sum of w / (k + rank) over the rankings a chunk appears in."""
+    scores: dict[str, float] = {}
+    chunks: dict[str, Chunk] = {}
+    for ranking, w in zip(rankings, weights):
+        for rank, (chunk, _) in enumerate(ranking, start=1):
+            scores[chunk.id] = scores.get(chunk.id, 0.0) + w / (k + rank)
+            chunks[chunk.id] = chunk
+    return sorted(((chunks[i], s) for i, s in scores.items()), key=lambda cs: -cs[1])
+
+
+class Retriever:
+    def __init__(self, store, embedder, settings):
+        self.store, self.embedder, self.settings = store, embedder, settings
+        self._bm25: dict[str, BM25Side] = {}
+        self._lock = threading.Lock()
+
+    def bm25(self, collection: str) -> BM25Side:
+        version = self.store.version(collection)
+        side = self._bm25.get(collection)
+        if side is None or side.version != version:
+            with self._lock:
+                side = self._bm25.get(collection)
+                if side is None or side.version != version:
+                    chunks = self.store.all_chunks(collection) if version >= 0 else []
+                    side = self._bm25[collection] = BM25Side.build(chunks, version)
+                    log.info("BM25 index of %s rebuilt: %d chunks (version %d)", collection, len(chunks), version)
+        return side
+
+    def search(self, query: str, collection: str, k: int = 10, mode: str = "hybrid",
+               vector: np.ndarray | None = None) -> list[Hit]:
+        s = self.settings
+        n = max(k, s.candidates)
+        dense, lexical = [], []
+        if mode in ("hybrid", "dense"):
+            if vector is None:
+                vector = self.embedder.embed([query])[0]
+            dense = self.store.dense(collection, vector, n) if self.store.version(collection) >= 0 else []
+        if mode in ("hybrid", "bm25"):
+            lexical = self.bm25(collection).search(query, n)
+        if mode == "dense":
+            fused = dense
+        elif mode == "bm25":
+            fused = lexical
+        else:
+            fused = rrf([dense, lexical], [s.dense_weight, 1.0 - s.dense_weight], s.rrf_k)
+        return [Hit(chunk=c, score=score, rank=r) for r, (c, score) in enumerate(fused[:k], start=1)]

@@ -1,0 +1,48 @@
+"""One Settings object: every knob typed, described and bounded; env prefix RAG_."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    data_dir: Path = Field(Path(".rag"), description="Where the index, feedback and logs live.")
+    chroma_url: str | None = Field(None, description="Use a Chroma server (e.g. http://127.0.0.1:8000) instead of the embedded store.")
+    collection: str = Field("default", max_length=50, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$",
+                            description="Collection used when a command gets no --collection.")
+    corpus_dir: Path = Field(Path("corpus"), description="Folder ingested when `rag ingest` gets no path.")
+    chunk_tokens: int = Field(256, ge=32, le=1024, description="Target chunk size in cl100k_base tokens.")
+    chunk_overlap: int = Field(40, ge=0, le=256, description="Tokens of whole sentences repeated between neighbouring chunks.")
+    embed_threads: int = Field(2, ge=1, le=64, description="onnxruntime intra-op threads for the embedder.")
+    embed_batch: int = Field(32, ge=1, le=512, description="Texts per embedder batch (batches are formed by similar length).")
+    candidates: int = Field(50, ge=5, le=1000, description="Chunks taken from each retriever (dense, BM25) before fusion.")
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the dense ranking in the fusion (BM25 gets the rest).")
+    rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal-rank-fusion constant.")
+    answer_chunks: int = Field(6, ge=1, le=50, description="Top fused chunks whose sentences are considered for an answer.")
+    max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
+    max_words: int = Field(80, ge=10, le=400, description="Word budget of an extractive answer.")
+    refuse_below: float = Field(0.42, ge=0.0, le=1.0, description="Refuse when the best evidence score is below this (calibrated on evals/datasets/corpus_qa.jsonl).")
+    backend: Literal["extractive"] = Field("extractive", description="Answer backend.")
+    max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
+    log_level: str = Field("WARNING", description="Log level of the entry points.")
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit overrides (None values ignored)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def tiktoken_offline() -> None:
+    """Point tiktoken at the cl100k_base file that llama-index-core ships, so nothing downloads."""
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:
+        import importlib.util
+
+        spec = importlib.util.find_spec("llama_index.core")
+        if spec and spec.submodule_search_locations:
+            os.environ["TIKTOKEN_CACHE_DIR"] = str(Path(list(spec.submodule_search_locations)[0]) / "_static" / "tiktoken_cache")

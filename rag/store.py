@@ -1,0 +1,160 @@
+"""The vector store: Chroma, embedded (PersistentClient) or a server (HttpClient), one code path.
+
+A user collection NAME is two Chroma collections: NAME.chunks (our vectors, chunk text and spans) and
+NAME.docs (one record per document: stored text and metadata, a 1-d placeholder vector).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .errors import ConfigError, NotFound
+from .types import Chunk, Document
+
+log = logging.getLogger(__name__)
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+PAGE = 2000
+
+
+def _chunk_from(cid: str, text: str, m: dict) -> Chunk:
+    return Chunk(id=cid, doc_id=m["doc_id"], source=m["source"], title=m["title"], date=m.get("date") or None,
+                 start=int(m["start"]), end=int(m["end"]), text=text, locator=m["locator"])
+
+
+class ChromaStore:
+    def __init__(self, settings):
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if settings.chroma_url:
+                u = urlparse(settings.chroma_url)
+                if not u.hostname:
+                    raise ConfigError(f"RAG_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000")
+                self.client = chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
+                                                  ssl=u.scheme == "https", settings=chroma_settings)
+                self.client.heartbeat()
+            else:
+                path = settings.data_dir / "chroma"
+                path.mkdir(parents=True, exist_ok=True)
+                self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        except ConfigError:
+            raise
+        except Exception as e:
+            where = settings.chroma_url or settings.data_dir
+            raise ConfigError(f"cannot open the Chroma store at {where} ({type(e).__name__}: {e}); "
+                              "check RAG_CHROMA_URL / RAG_DATA_DIR, or start the server with `chroma run`") from None
+        self._cols: dict[str, object] = {}
+
+    def _col(self, name: str, kind: str, create: bool = True):
+        key = f"{name}.{kind}"
+        if key not in self._cols:
+            if create:
+                cfg = {"hnsw": {"space": "cosine", "ef_search": 100}} if kind == "chunks" else None
+                self._cols[key] = self.client.get_or_create_collection(key, configuration=cfg, embedding_function=None)
+            else:
+                try:
+                    self._cols[key] = self.client.get_collection(key, embedding_function=None)
+                except Exception:
+                    raise NotFound(f"no collection '{name}'; ingest into it first (rag ingest --collection {name})") from None
+        return self._cols[key]
+
+    def collections(self) -> list[str]:
+        names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        return sorted(n[:-len(".chunks")] for n in names if n.endswith(".chunks"))
+
+    def version(self, name: str) -> int:
+        try:
+            col = self.client.get_collection(f"{name}.chunks", embedding_function=None)
+        except Exception:
+            return -1
+        return int((col.metadata or {}).get("version", 0))
+
+    def _bump(self, name: str) -> None:
+        col = self.client.get_collection(f"{name}.chunks", embedding_function=None)
+        meta = dict(col.metadata or {})
+        meta["version"] = int(meta.get("version", 0)) + 1
+        meta.pop("hnsw:space", None)
+        col.modify(metadata=meta)
+        self._cols.pop(f"{name}.chunks", None)
+
+    def doc_records(self, name: str) -> dict[str, dict]:
+        """doc_id -> metadata (no text) of every document in the collection."""
+        docs = self._col(name, "docs")
+        out, offset = {}, 0
+        while True:
+            got = docs.get(include=["metadatas"], limit=PAGE, offset=offset)
+            out.update(zip(got["ids"], got["metadatas"]))
+            if len(got["ids"]) < PAGE:
+                return out
+            offset += PAGE
+
+    def put_documents(self, name: str, items: list[tuple[Document, list[Chunk]]], vectors: np.ndarray,
+                      meta: dict) -> None:
+        """Add or replace documents with their chunks (old chunks deleted first: no duplicates remain)."""
+        if not items:
+            return
+        col, docs = self._col(name, "chunks"), self._col(name, "docs")
+        ids = [d.id for d, _ in items]
+        col.delete(where={"doc_id": {"$in": ids}})
+        chunks = [c for _, cs in items for c in cs]
+        for b in range(0, len(chunks), PAGE):
+            part = chunks[b:b + PAGE]
+            col.add(ids=[c.id for c in part], embeddings=vectors[b:b + PAGE], documents=[c.text for c in part],
+                    metadatas=[{"doc_id": c.doc_id, "source": c.source, "title": c.title, "date": c.date or "",
+                                "start": c.start, "end": c.end, "locator": c.locator} for c in part])
+        docs.upsert(ids=ids, embeddings=[[1.0]] * len(ids), documents=[d.text for d, _ in items],
+                    metadatas=[{"source": d.source, "title": d.title, "date": d.date or "", "origin": d.origin or "",
+                                "sha256": d.sha256, "path": d.path, "chunks": len(cs), **meta,
+                                "structure": json.dumps({"paragraphs": d.paragraphs, "pages": d.pages,
+                                                         "headings": d.headings})} for d, cs in items])
+        self._bump(name)
+
+    def delete_document(self, name: str, doc_id: str) -> None:
+        self._col(name, "chunks").delete(where={"doc_id": doc_id})
+        self._col(name, "docs").delete(ids=[doc_id])
+        self._bump(name)
+
+    def document(self, name: str, doc_id: str) -> Document | None:
+        got = self._col(name, "docs", create=False).get(ids=[doc_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return None
+        m, s = got["metadatas"][0], json.loads(got["metadatas"][0]["structure"])
+        return Document(id=doc_id, source=m["source"], title=m["title"], text=got["documents"][0], sha256=m["sha256"],
+                        date=m.get("date") or None, origin=m.get("origin") or None, path=m.get("path", ""),
+                        paragraphs=s["paragraphs"],
+                        pages=s["pages"], headings=[tuple(h) for h in s["headings"]])
+
+    def all_chunks(self, name: str) -> list[Chunk]:
+        col, out, offset = self._col(name, "chunks"), [], 0
+        while True:
+            got = col.get(include=["documents", "metadatas"], limit=PAGE, offset=offset)
+            out += [_chunk_from(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
+            if len(got["ids"]) < PAGE:
+                return out
+            offset += PAGE
+
+    def dense(self, name: str, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        col = self._col(name, "chunks")
+        n = col.count()
+        if n == 0:
+            return []
+        got = col.query(query_embeddings=[vector], n_results=min(k, n), include=["documents", "metadatas", "distances"])
+        return [(_chunk_from(i, t, m), 1.0 - d) for i, t, m, d in
+                zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+
+    def count(self, name: str) -> int:
+        return self._col(name, "chunks").count()
+
+    def drop(self, name: str) -> None:
+        for kind in ("chunks", "docs"):
+            try:
+                self.client.delete_collection(f"{name}.{kind}")
+            except Exception:
+                pass
+            self._cols.pop(f"{name}.{kind}", None)

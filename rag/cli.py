@@ -122,8 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=7860)
     sp = command("eval", cmd_eval, "scripted evaluation run")
-    sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl")
-    sp.add_argument("--out", default="eval-out")
+    sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl", help="JSONL question set")
+    sp.add_argument("--out", default="eval-out", help="folder for results.jsonl and the reports")
+    sp.add_argument("--url", help="evaluate a running server (POST URL/api/ask) instead of the local index")
+    sp.add_argument("--k", type=int, default=10, help="retrieved chunks scored for hit rate and MRR")
+    sp.add_argument("--limit", type=int, help="only the first N questions")
+    sp.add_argument("--gate", metavar="FILE", help="thresholds file, e.g. evals/gate.json; exit 1 when one is missed")
+    sp.add_argument("--min", action="append", metavar="NAME=VALUE", help="lowest acceptable metric (repeatable)")
+    sp.add_argument("--max", action="append", metavar="NAME=VALUE", help="highest acceptable metric (repeatable)")
+    sp.add_argument("--compare", nargs=2, metavar=("OLD_DIR", "NEW_DIR"),
+                    help="print per-metric deltas and regressed questions between two runs (no new run)")
     return p
 
 

@@ -83,6 +83,17 @@ def cmd_status(rag, a):
     return 0
 
 
+def cmd_feedback(rag, a):
+    from .feedback import FeedbackLog
+    text = FeedbackLog(rag.settings.data_dir).export(a.format)
+    if a.out:
+        Path(a.out).write_text(text, encoding="utf-8", newline="")
+        print(f"feedback written to {a.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_serve(rag, a):
     from ui.app import serve  # lazy: gradio is heavy and only the server needs it
     return serve(rag, host=a.host, port=a.port)
@@ -121,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("serve", cmd_serve, "the web chat, REST API and widget")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=7860)
+    sp = sub.add_parser("feedback", help="thumbs up/down given in the chat")
+    fsub = sp.add_subparsers(dest="feedback_command", required=True)
+    sp = fsub.add_parser("export", help="write every feedback row as CSV or JSONL")
+    sp.set_defaults(func=cmd_feedback)
+    sp.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+    sp.add_argument("--out", help="file to write (default: standard output)")
     sp = command("eval", cmd_eval, "scripted evaluation run")
     sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl", help="JSONL question set")
     sp.add_argument("--out", default="eval-out", help="folder for results.jsonl and the reports")

@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     backend: Literal["extractive"] = Field("extractive", description="Answer backend.")
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
     log_level: str = Field("WARNING", description="Log level of the entry points.")
+    embed_origins: str = Field("http://localhost:* http://127.0.0.1:*", max_length=4000,
+                               pattern=r"^[A-Za-z0-9:/*.\- ,\[\]]*$",
+                               description="Origins (space- or comma-separated) whose pages may embed the chat widget "
+                                           "(CSP frame-ancestors on /embed, CORS on /api/*); the app's own origin always "
+                                           "may. Default: loopback pages only; list your intranet origins, e.g. "
+                                           "'https://intranet.example.com'.")
 
 
 def load_settings(**overrides) -> Settings:

@@ -1,0 +1,1 @@
+"""The web front end: FastAPI app with the Gradio chat, REST API, /embed view and widget.js."""

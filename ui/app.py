@@ -1,0 +1,123 @@
+"""The web app: FastAPI with REST routes, widget.js, the /embed view and the Gradio chat mounted at /."""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: nothing phones home
+
+from fastapi import FastAPI, Query, Request  # noqa: E402
+from fastapi.responses import FileResponse, HTMLResponse, Response  # noqa: E402
+from fastapi.staticfiles import StaticFiles  # noqa: E402
+
+from rag import RagError  # noqa: E402
+from rag.feedback import FeedbackLog  # noqa: E402
+
+from .api import router  # noqa: E402
+from .chat import EXAMPLES  # noqa: E402
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+STATIC, WIDGET = HERE / "static", HERE / "widget"
+EMBED_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{3,8}$|^[a-zA-Z]{3,20}$")
+
+
+def embed_origins(setting: str) -> list[str]:
+    """RAG_EMBED_ORIGINS as a list of CSP source expressions (e.g. https://intranet.example.com, http://localhost:*)."""
+    return [o.rstrip("/") for o in re.split(r"[\s,]+", setting or "") if o]
+
+
+def origin_allowed(origin: str, patterns: list[str]) -> bool:
+    """CORS check with the same patterns as frame-ancestors: '*' matches one host label or a port."""
+    for p in patterns:
+        if p == "*":
+            return True
+        rx = "".join("[A-Za-z0-9-]+" if ch == "*" else re.escape(ch) for ch in p)
+        if re.fullmatch(rx, origin):
+            return True
+    return False
+
+
+def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | None = None):
+    """The FastAPI app for one Rag object (routes: /api/*, /healthz, /widget.js, /embed, / = Gradio chat)."""
+    import gradio as gr
+
+    from .chat import build_chat
+
+    examples = EXAMPLES if examples is None else examples
+    feedback = feedback or FeedbackLog(rag.settings.data_dir)
+    origins = embed_origins(rag.settings.embed_origins)
+    app = FastAPI(title="Cited answers", version="1", docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json",
+                  description="Ask questions over the indexed documents and get answers with citations.")
+    app.state.rag, app.state.feedback = rag, feedback
+
+    @app.middleware("http")
+    async def security(request: Request, call_next):
+        origin, path = request.headers.get("origin"), request.url.path
+        cors = path.startswith("/api/") and origin and origin_allowed(origin, origins)
+        if cors and request.method == "OPTIONS":
+            response = Response(status_code=204, headers={
+                "Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Max-Age": "600",
+                "Access-Control-Allow-Headers": "Content-Type"})
+        else:
+            response = await call_next(request)
+        if cors:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if path == "/embed":
+            response.headers["Content-Security-Policy"] = EMBED_CSP.format(ancestors=" ".join(["'self'", *origins]))
+        elif not path.startswith(("/api/", "/widget.js", "/ui-static/")):
+            response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
+        return response
+
+    app.include_router(router(rag, feedback))
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_js():
+        return FileResponse(WIDGET / "widget.js", media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=300"})
+
+    @app.get("/embed", response_class=HTMLResponse, include_in_schema=False)
+    def embed(title: str = Query("Ask the sources", max_length=80)):
+        page = (STATIC / "embed.html").read_text("utf-8")
+        return page.replace("{title}", html.escape(title)).replace("{examples}", html.escape(json.dumps(examples)))
+
+    app.mount("/ui-static", StaticFiles(directory=STATIC), name="ui-static")
+
+    demo = build_chat(rag, feedback, examples).queue(default_concurrency_limit=8, max_size=64)
+    head = ('<link rel="stylesheet" href="/ui-static/style.css">'
+            '<script src="/ui-static/sources.js" data-base="/"></script>')
+    theme = gr.themes.Default(font=["system-ui", "-apple-system", "Segoe UI", "sans-serif"],
+                              font_mono=["ui-monospace", "monospace"])
+    return gr.mount_gradio_app(app, demo, path="/", footer_links=["api"], ssr_mode=False, pwa=False,
+                               mcp_server=False, theme=theme, head=head, show_error=False)
+
+
+def warm_up(rag) -> None:
+    """Load the embedder and retrieval index before serving, so the first question is answered at once."""
+    t0 = time.perf_counter()
+    try:
+        rag.search("warm up", k=1)
+    except RagError as e:
+        log.warning("nothing to warm up: %s", e)
+    log.info("warm-up took %.1f s", time.perf_counter() - t0)
+
+
+def serve(rag, host: str = "127.0.0.1", port: int = 7860) -> int:
+    """`rag serve`: build the app, warm up the models, run uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(rag)
+    warm_up(rag)
+    print(f"serving the chat on http://{host}:{port}/  (API docs: /api/docs, widget: /widget.js)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    return 0

@@ -1,0 +1,89 @@
+"""The Gradio chat page: cited answers, source panel, examples, new conversation, feedback."""
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+
+from rag import RagError
+
+from .render import answer_markdown, citation_dict, md_text
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = ["What is the UK–OpenAI partnership about?", "When was the memorandum of understanding signed?",
+            "Will OpenAI expand its office in London?"]
+PANEL = ('<section id="rag-source-panel" class="rag-source-panel" aria-label="Source" aria-live="polite">'
+         '<p class="rag-hint">Click a citation such as [1] to see the passage in its source.</p></section>')
+
+
+def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
+    examples = EXAMPLES if examples is None else examples
+
+    def respond(question, chat, history):
+        """Append the question and its cited answer; `history` is this browser session's plain-text turns."""
+        chat, history = list(chat or []), list(history or [])
+        try:
+            a = rag.ask(question, history=history)
+        except (RagError, ValueError) as e:
+            msg = str(e) if isinstance(e, RagError) else "That collection name is not valid."
+            yield question, chat, history, None, f"⚠️ {md_text(msg)}"
+            return
+        chat += [{"role": "user", "content": md_text(a.question)},
+                 {"role": "assistant", "content": answer_markdown(a)}]
+        history += [{"role": "user", "content": a.question}, {"role": "assistant", "content": a.answer}]
+        last = {"question": a.question, "answer": a.answer, "citations": [citation_dict(c) for c in a.citations]}
+        yield "", chat, history, last, ""
+
+    def example(chat, history, evt: gr.SelectData):
+        yield from respond(evt.value["text"] if isinstance(evt.value, dict) else str(evt.value), chat, history)
+
+    def give(verdict, last, comment, request: gr.Request):
+        if not last:
+            return comment, "Ask a question first, then rate the answer."
+        user = getattr(request, "username", None) or (request.headers.get("x-forwarded-user") if request else None)
+        feedback.add(last["question"], last["answer"], verdict, citations=last["citations"], comment=comment,
+                     user=user)
+        return "", "Thanks — your feedback was recorded."
+
+    def up(last, comment, request: gr.Request):
+        return give("up", last, comment, request)
+
+    def down(last, comment, request: gr.Request):
+        return give("down", last, comment, request)
+
+    with gr.Blocks(title="Ask the sources", analytics_enabled=False) as demo:
+        history, last = gr.State([]), gr.State(None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=280):
+                gr.Markdown("## Ask the sources\nAnswers quote your organisation's documents; "
+                            "every claim carries a citation.")
+                chat = gr.Chatbot(label="Conversation", elem_id="rag-chat", height=460, feedback_options=None,
+                                  examples=[{"text": q} for q in examples] or None, buttons=["copy"],
+                                  placeholder="Ask a question, or pick an example below.")
+                with gr.Row():
+                    box = gr.Textbox(label="Your question", elem_id="rag-question", scale=5, min_width=200,
+                                     placeholder="Type a question and press Enter", max_lines=4, autofocus=True)
+                    ask = gr.Button("Ask", variant="primary", elem_id="rag-ask", scale=1, min_width=80)
+                notice = gr.Markdown(elem_id="rag-notice")
+                with gr.Row():
+                    new = gr.Button("New conversation", elem_id="rag-new", size="sm")
+                with gr.Accordion("Was the last answer helpful?", open=True, elem_id="rag-feedback"):
+                    comment = gr.Textbox(label="Comment (optional)", elem_id="rag-comment", max_lines=3)
+                    with gr.Row():
+                        thumbs_up = gr.Button("👍 Helpful", elem_id="rag-up", size="sm")
+                        thumbs_down = gr.Button("👎 Not helpful", elem_id="rag-down", size="sm")
+                    thanks = gr.Markdown(elem_id="rag-thanks")
+            with gr.Column(scale=2, min_width=260):
+                gr.HTML(PANEL, elem_id="rag-source", js_on_load=None)
+
+        outputs = [box, chat, history, last, notice]
+        gr.on([box.submit, ask.click], respond, [box, chat, history], outputs, api_name="ask",
+              concurrency_limit=8)
+        chat.example_select(example, [chat, history], outputs, api_name="example", concurrency_limit=8)
+        new.click(lambda: ("", [], [], None, "", ""), None, outputs + [thanks], api_name="new_conversation",
+                  js="(...a) => { window.ragClearSource && window.ragClearSource(); return a; }")
+        chat.clear(lambda: ([], None, ""), None, [history, last, notice], api_name="clear_chat")
+        thumbs_up.click(up, [last, comment], [comment, thanks], api_name="feedback_up")
+        thumbs_down.click(down, [last, comment], [comment, thanks], api_name="feedback_down")
+    return demo

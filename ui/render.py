@@ -1,0 +1,43 @@
+"""Answers as chat Markdown: every piece of document or user text escaped, citations as in-page links."""
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import quote
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$>])")
+_MARKER = re.compile(r"\\\[(\d+)\\\]")
+
+
+def md_text(text: str) -> str:
+    """Plain text that Markdown renders verbatim: HTML escaped, Markdown punctuation backslashed."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+def cite_href(c, collection: str | None) -> str:
+    """`#cite?...` link the page script (ui/static/sources.js) turns into the source panel."""
+    parts = {"d": c.doc_id, "s": c.start, "e": c.end, "n": c.n, "l": c.locator, "c": collection or ""}
+    return "#cite?" + "&".join(f"{k}={quote(str(v), safe='')}" for k, v in parts.items())
+
+
+def answer_markdown(answer, collection: str | None = None) -> str:
+    """The bot message: the answer with clickable [n], then the source (or see-also) list."""
+    hrefs = {c.n: cite_href(c, collection) for c in answer.citations}
+
+    def link(m: re.Match) -> str:
+        n = int(m.group(1))
+        return f"[\\[{n}\\]]({hrefs[n]})" if n in hrefs else m.group(0)
+
+    lines = [_MARKER.sub(link, md_text(answer.answer))]
+    if answer.citations:
+        lines.append("")
+        lines.append("**See also:**" if answer.refused else "**Sources:**")
+        for c in answer.citations:
+            date = f", {md_text(c.date)}" if c.date else ""
+            lines.append(f"- [\\[{c.n}\\]]({hrefs[c.n]}) {md_text(c.title)}{date} — {md_text(c.locator)}")
+    return "\n".join(lines)
+
+
+def citation_dict(c) -> dict:
+    """A citation as the REST API returns it: DESIGN.md's fields plus doc_id and date."""
+    return {**c.to_dict(), "doc_id": c.doc_id, "date": c.date}

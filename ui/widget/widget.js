@@ -1,0 +1,59 @@
+/* One tag adds the chat to any page, no build step:
+   <script src="http://HOST:PORT/widget.js" data-title="Ask HR" data-position="bottom-left"
+           data-accent="#0a7d55" data-collection="hr" async></script>
+   A floating button opens a compact chat: an iframe to HOST:PORT/embed. */
+(function () {
+  "use strict";
+  if (window.__ragWidget) return;
+  var me = document.currentScript || document.querySelector('script[src*="/widget.js"]');
+  if (!me) return;
+  window.__ragWidget = true;
+  var origin = new URL(me.src, location.href).origin;
+  var d = me.dataset;
+  var title = (d.title || "Ask the sources").slice(0, 80);
+  var left = d.position === "bottom-left";
+  var accent = /^#[0-9a-fA-F]{3,8}$|^[a-zA-Z]{3,20}$/.test(d.accent || "") ? d.accent : "#1f6feb";
+  var q = new URLSearchParams({ title: title, accent: accent });
+  if (d.collection) q.set("collection", d.collection);
+  var side = left ? "left:20px;" : "right:20px;";
+
+  var btn = document.createElement("button");
+  btn.type = "button";
+  btn.id = "rag-widget-button";
+  btn.textContent = "💬 " + title;
+  btn.setAttribute("aria-expanded", "false");
+  btn.setAttribute("aria-controls", "rag-widget-panel");
+  btn.style.cssText = "position:fixed;bottom:20px;" + side + "z-index:2147483000;padding:12px 16px;border:0;" +
+    "border-radius:999px;background:" + accent + ";color:#fff;font:600 15px system-ui,sans-serif;cursor:pointer;" +
+    "box-shadow:0 4px 14px rgba(0,0,0,.25);";
+
+  var panel = document.createElement("div");
+  panel.id = "rag-widget-panel";
+  panel.setAttribute("role", "dialog");
+  panel.setAttribute("aria-label", title);
+  panel.hidden = true;
+  panel.style.cssText = "position:fixed;bottom:80px;" + side + "z-index:2147483000;width:min(400px,calc(100vw - 24px));" +
+    "height:min(600px,calc(100vh - 100px));border-radius:12px;overflow:hidden;background:#fff;" +
+    "box-shadow:0 8px 30px rgba(0,0,0,.3);";
+  if (window.innerWidth < 480) panel.style.cssText += "left:12px;right:12px;width:auto;";
+  var frame = null;
+
+  function open(yes) {
+    if (yes && !frame) {
+      frame = document.createElement("iframe");
+      frame.src = origin + "/embed?" + q.toString();
+      frame.title = title;
+      frame.id = "rag-widget-frame";
+      frame.style.cssText = "border:0;width:100%;height:100%;";
+      panel.append(frame);
+    }
+    panel.hidden = !yes;
+    btn.setAttribute("aria-expanded", String(yes));
+    if (yes) frame.focus(); else btn.focus();
+  }
+
+  btn.addEventListener("click", function () { open(panel.hidden); });
+  document.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && !panel.hidden) open(false); });
+  function mount() { document.body.append(panel, btn); }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+})();

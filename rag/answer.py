@@ -7,6 +7,8 @@ calibrated on evals/datasets/corpus_qa.jsonl (see evals/calibrate.py); no per-qu
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .chunking import clean_sentence, sentence_spans, strip_refs
@@ -14,9 +16,19 @@ from .retrieval import bm25_tokens
 from .types import Citation, Hit
 
 W_DENSE, W_LEX = 0.6, 0.4
+TYPE_PENALTY = 0.6      # a sentence without the kind of answer the question asks for (a date, a number)
+PREV_WEIGHT = 0.5       # share of credit for query terms found only in the previous sentence
+SHORT = 8               # sentences shorter than this are embedded with their document's title as context
 KEEP_RATIO = 0.85       # further sentences must score at least this share of the best one
 REDUNDANT = 0.92        # a sentence this similar to a chosen one adds nothing
-MIN_WORDS = 4
+MIN_WORDS = 3
+_DATE_Q = re.compile(r"^\s*(when\b|(in |on )?what (year|date|day|month)\b|how long ago\b)", re.I)
+_NUMBER_Q = re.compile(r"\bhow (much|many|big|large|long)\b|\bwhat (percentage|proportion|share|amount|number)\b", re.I)
+_DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(January|February|March|April|May|June|July|August|September|"
+                   r"October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+                   r"|\b(yesterday|today|tomorrow|last|next) (week|month|year)\b", re.I)
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|"
+                     r"thousand|million|billion|dozen|half|double|twice)\b", re.I)
 REFUSAL = "The sources do not cover this question."
 SEE_ALSO = "Closest passages:"
 QUESTION_TERMS = {"who", "what", "when", "where", "which", "why", "how", "whom", "whose", "doe", "did", "is"}
@@ -35,23 +47,36 @@ def candidate_sentences(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
             s, e = strip_refs((s, e), c.text)
             key = (c.doc_id, c.start + s)
             text = clean_sentence(c.text[s:e])
-            if key in seen or len(text.split()) < MIN_WORDS:
+            if key in seen or len(text.split()) < MIN_WORDS or text.startswith("#"):  # markdown headings
                 continue
             seen.add(key)
             out.append((hit, c.start + s, c.start + e, text))
     return out
 
 
-def score_sentences(query: str, qvec: np.ndarray, sentences: list, embedder) -> tuple[np.ndarray, np.ndarray]:
+def answer_type(question: str) -> re.Pattern | None:
+    """What a fitting sentence must contain: a date for "when ...?", a number for "how many ...?"."""
+    return _DATE if _DATE_Q.search(question) else _NUMBER if _NUMBER_Q.search(question) else None
+
+
+def score_sentences(question: str, query: str, qvec: np.ndarray, sentences: list, embedder):
     """(evidence scores, sentence vectors)."""
     if not sentences:
-        return np.zeros(0), np.zeros((0, embedder.dim))
-    vecs = embedder.embed([s[3] for s in sentences])
+        return np.zeros(0), np.zeros((0, len(qvec)))
+    texts = [s[3] if len(s[3].split()) >= SHORT else f"{s[0].chunk.title}. {s[3]}" for s in sentences]
+    vecs = embedder.embed(texts)
     cos = vecs @ qvec
     terms = query_terms(query)
-    sent_terms = bm25_tokens([s[3] for s in sentences])
-    cover = np.array([len(terms & set(t)) / len(terms) if terms else 0.0 for t in sent_terms])
-    return W_DENSE * cos + W_LEX * cover, vecs
+    sent_terms = [set(t) for t in bm25_tokens(texts)]
+    cover = np.zeros(len(sentences))
+    for i, own in enumerate(sent_terms):   # the previous sentence of the same passage counts half ("these zones")
+        prev = sent_terms[i - 1] if i and sentences[i - 1][0] is sentences[i][0] else set()
+        cover[i] = (len(terms & own) + PREV_WEIGHT * len(terms & (prev - own))) / len(terms) if terms else 0.0
+    scores = W_DENSE * cos + W_LEX * cover
+    wanted = answer_type(question)
+    if wanted is not None:
+        scores *= np.array([1.0 if wanted.search(s[3]) else TYPE_PENALTY for s in sentences])
+    return scores, vecs
 
 
 def select(scores: np.ndarray, vecs: np.ndarray, sentences: list, max_sentences: int, max_words: int) -> list[int]:
@@ -82,7 +107,7 @@ def cite(sentences: list, picks: list[int], scores: np.ndarray, documents, locat
 def extractive_answer(question: str, query: str, qvec, hits: list[Hit], embedder, settings, documents, locate):
     """(answer text, refused, citations)."""
     sentences = candidate_sentences(hits)
-    scores, vecs = score_sentences(query, qvec, sentences, embedder)
+    scores, vecs = score_sentences(question, query, qvec, sentences, embedder)
     if len(sentences) == 0 or scores.max() < settings.refuse_below:
         see_also = [int(i) for i in np.argsort(-scores, kind="stable")[:2]] if len(sentences) else []
         cites = cite(sentences, see_also, scores, documents, locate)

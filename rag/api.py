@@ -7,6 +7,8 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
+
 from .answer import extractive_answer
 from .chunking import locate
 from .conversation import resolve
@@ -24,6 +26,7 @@ class Rag:
         self.settings = settings or load_settings()
         self._embedder, self._store, self._retriever = embedder, store, None
         self._docs: OrderedDict = OrderedDict()
+        self._sentence_vectors: OrderedDict = OrderedDict()   # answer sentences recur across questions
         self._lock = threading.Lock()
 
     @property
@@ -58,6 +61,12 @@ class Rag:
         paths = [Path(p) for p in (paths or [self.settings.corpus_dir])]
         return ingest(self.store, self.embedder, self.settings, paths, self._collection(collection), progress)
 
+    def ingest_documents(self, docs: list[Document], collection: str | None = None,
+                         progress: bool = False) -> IngestReport:
+        """Index documents given in memory (e.g. JSONL records) by their ids; unchanged ones are skipped."""
+        from .ingest import ingest_documents
+        return ingest_documents(self.store, self.embedder, self.settings, docs, self._collection(collection), progress)
+
     def search(self, query: str, k: int = 10, collection: str | None = None, mode: str = "hybrid") -> list[Hit]:
         query = self._check(query)
         return self.retriever.search(query, self._existing(collection), k=k, mode=mode)
@@ -70,12 +79,28 @@ class Rag:
         qvec = self.embedder.embed([query])[0]
         hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec)
         t1 = time.perf_counter()
-        text, refused, cites = extractive_answer(question, query, qvec, hits, self.embedder, self.settings,
+        text, refused, cites = extractive_answer(question, query, qvec, hits, self, self.settings,
                                                  lambda doc_id: self.document(doc_id, name), locate)
         t2 = time.perf_counter()
         return Answer(question=question, answer=text, refused=refused, citations=cites, backend="extractive",
                       timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                                   "total": (t2 - t0) * 1000})
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """The embedder, with an LRU cache (sentences of popular passages are embedded once)."""
+        if not texts:
+            return np.zeros((0, self.embedder.dim), np.float32)
+        cache = self._sentence_vectors
+        with self._lock:
+            known = {t: cache[t] for t in texts if t in cache}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, self.embedder.embed(missing)))
+            with self._lock:
+                cache.update((t, known[t]) for t in missing)
+                while len(cache) > 20_000:
+                    cache.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
     def document(self, doc_id: str, collection: str | None = None) -> Document | None:
         """A stored document by id (cached while the collection is unchanged)."""

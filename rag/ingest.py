@@ -11,7 +11,8 @@ import numpy as np
 from .chunking import chunk_document, doc_id_for
 from .documents import META_SUFFIX, file_hash, read_document
 from .errors import DocumentError
-from .types import IngestReport
+from .retrieval import index_text
+from .types import Document, IngestReport
 
 log = logging.getLogger(__name__)
 BATCH_CHUNKS = 512   # embed and write this many chunks at a time, across documents
@@ -36,22 +37,61 @@ def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Path], list
     return files, roots, errors
 
 
+def signature(embedder, settings) -> str:
+    """What the stored vectors depend on besides the text: a change re-indexes unchanged documents."""
+    return f"{embedder.name}|{settings.chunk_tokens}|{settings.chunk_overlap}|{int(settings.index_title)}|1"
+
+
+def write(store, embedder, settings, collection: str, pending: list, sig: str) -> int:
+    """Embed and store a batch of (document, chunks); empties `pending`, returns the number of chunks."""
+    if not pending:
+        return 0
+    chunks = [c for _, cs in pending for c in cs]
+    texts = [index_text(c, settings) for c in chunks]
+    vectors = embedder.embed(texts) if chunks else np.zeros((0, embedder.dim), np.float32)
+    store.put_documents(collection, pending, vectors, {"signature": sig})
+    pending.clear()
+    return len(chunks)
+
+
+def ingest_documents(store, embedder, settings, docs: list[Document], collection: str,
+                     progress: bool = False) -> IngestReport:
+    """Index documents given in memory (e.g. JSONL records), by id: unchanged ones (same sha256 and
+    signature) are skipped, changed ones replaced. Nothing is removed."""
+    t0 = time.perf_counter()
+    report, known, sig, pending = IngestReport(), store.doc_records(collection), signature(embedder, settings), []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(docs), unit="doc", desc="ingest", leave=False)
+    for doc in docs:
+        old = known.get(doc.id)
+        if old and old.get("sha256") == doc.sha256 and old.get("signature") == sig:
+            report.skipped.append(doc.source)
+        else:
+            pending.append((doc, chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)))
+            (report.updated if old else report.added).append(doc.source)
+            if sum(len(cs) for _, cs in pending) >= BATCH_CHUNKS:
+                report.chunks += write(store, embedder, settings, collection, pending, sig)
+        if bar:
+            bar.update(1)
+    report.chunks += write(store, embedder, settings, collection, pending, sig)
+    if bar:
+        bar.close()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
 def ingest(store, embedder, settings, paths: list[Path], collection: str, progress: bool = False) -> IngestReport:
     t0 = time.perf_counter()
     report = IngestReport()
     files, roots, report.errors = collect(paths)
     known = store.doc_records(collection)
-    signature = f"{embedder.name}|{settings.chunk_tokens}|{settings.chunk_overlap}|1"
+    sig = signature(embedder, settings)
     seen, pending = set(), []
 
     def flush():
-        if not pending:
-            return
-        chunks = [c for _, cs in pending for c in cs]
-        vectors = embedder.embed([c.text for c in chunks]) if chunks else np.zeros((0, embedder.dim), np.float32)
-        store.put_documents(collection, pending, vectors, {"signature": signature})
-        report.chunks += len(chunks)
-        pending.clear()
+        report.chunks += write(store, embedder, settings, collection, pending, sig)
 
     bar = None
     if progress:
@@ -64,7 +104,7 @@ def ingest(store, embedder, settings, paths: list[Path], collection: str, progre
         try:
             old = known.get(doc_id)
             digest = file_hash(path)
-            if old and old.get("sha256") == digest and old.get("signature") == signature:
+            if old and old.get("sha256") == digest and old.get("signature") == sig:
                 report.skipped.append(source)
             else:
                 doc = read_document(path, source, doc_id)

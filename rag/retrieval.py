@@ -1,4 +1,9 @@
-"""Hybrid retrieval: dense (Chroma) + BM25 (bm25s) over the same chunks, fused by weighted RRF.
+"""Hybrid retrieval: dense (Chroma) + BM25 (bm25s) over the same chunks, fused.
+
+Each chunk is indexed as "title + text" (settings.index_title) while its stored span stays exact.
+Fusion is a weighted blend of min-max normalised scores or weighted reciprocal rank fusion
+(settings.fusion), optionally followed by one round of dense pseudo-relevance feedback (settings.prf_docs).
+The defaults are tuned on the BEIR SciFact train split (evals/benchmarks/tune.py).
 
 The BM25 side is rebuilt from the Chroma collection whenever the collection's version changes, so it
 always matches what is indexed after incremental ingests and deletions.
@@ -26,6 +31,15 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
+def index_text(chunk: Chunk, settings=None) -> str:
+    """What is embedded and BM25-indexed for a chunk: its text, after the document title unless the
+    chunk already starts with it (or settings.index_title is off). The stored span stays chunk.text."""
+    title = (chunk.title or "").strip()
+    if not title or (settings is not None and not settings.index_title) or chunk.text.startswith(title):
+        return chunk.text
+    return f"{title}\n{chunk.text}"
+
+
 def bm25_tokens(texts: list[str]) -> list[list[str]]:
     import bm25s
 
@@ -39,12 +53,13 @@ class BM25Side:
     model: object
 
     @classmethod
-    def build(cls, chunks: list[Chunk], version: int) -> "BM25Side":
+    def build(cls, chunks: list[Chunk], version: int, settings=None) -> "BM25Side":
         import bm25s
 
-        model = bm25s.BM25()
+        k1, b = (settings.bm25_k1, settings.bm25_b) if settings is not None else (1.5, 0.75)
+        model = bm25s.BM25(k1=k1, b=b)
         if chunks:
-            model.index(bm25_tokens([c.text for c in chunks]), show_progress=False)
+            model.index(bm25_tokens([index_text(c, settings) for c in chunks]), show_progress=False)
         return cls(version, chunks, model)
 
     def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
@@ -72,6 +87,39 @@ def rrf(rankings: list[list[tuple[Chunk, float]]], weights: list[float], k: int)
     return sorted(((chunks[i], s) for i, s in scores.items()), key=lambda cs: -cs[1])
 
 
+def blend(rankings: list[list[tuple[Chunk, float]]], weights: list[float]) -> list[tuple[Chunk, float]]:
+    """Weighted sum of min-max normalised scores; a chunk missing from a ranking gets 0 there
+    (it scored at most that ranking's minimum)."""
+    scores: dict[str, float] = {}
+    chunks: dict[str, Chunk] = {}
+    for ranking, w in zip(rankings, weights):
+        if not ranking:
+            continue
+        vals = [s for _, s in ranking]
+        lo, hi = min(vals), max(vals)
+        span = hi - lo
+        for chunk, s in ranking:
+            scores[chunk.id] = scores.get(chunk.id, 0.0) + w * ((s - lo) / span if span > 0 else 1.0)
+            chunks[chunk.id] = chunk
+    return sorted(((chunks[i], s) for i, s in scores.items()), key=lambda cs: -cs[1])
+
+
+def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]], settings) -> list[tuple[Chunk, float]]:
+    weights = [settings.dense_weight, 1.0 - settings.dense_weight]
+    if settings.fusion == "rrf":
+        return rrf([dense, lexical], weights, settings.rrf_k)
+    return blend([dense, lexical], weights)
+
+
+def prf_vector(qvec: np.ndarray, ids: list[str], vector_of, weight: float) -> np.ndarray:
+    """Rocchio feedback: the query vector moved towards the mean of the top chunks' vectors."""
+    vecs = [v for v in (vector_of(i) for i in ids) if v is not None]
+    if not vecs or weight <= 0:
+        return qvec
+    v = np.asarray(qvec, np.float32) + weight * np.mean(np.asarray(vecs, np.float32), axis=0)
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
 class Retriever:
     def __init__(self, store, embedder, settings):
         self.store, self.embedder, self.settings = store, embedder, settings
@@ -86,7 +134,7 @@ class Retriever:
                 side = self._bm25.get(collection)
                 if side is None or side.version != version:
                     chunks = self.store.all_chunks(collection) if version >= 0 else []
-                    side = self._bm25[collection] = BM25Side.build(chunks, version)
+                    side = self._bm25[collection] = BM25Side.build(chunks, version, self.settings)
                     log.info("BM25 index of %s rebuilt: %d chunks (version %d)", collection, len(chunks), version)
         return side
 
@@ -95,10 +143,11 @@ class Retriever:
         s = self.settings
         n = max(k, s.candidates)
         dense, lexical = [], []
+        exists = self.store.version(collection) >= 0
         if mode in ("hybrid", "dense"):
             if vector is None:
                 vector = self.embedder.embed([query])[0]
-            dense = self.store.dense(collection, vector, n) if self.store.version(collection) >= 0 else []
+            dense = self.store.dense(collection, vector, n) if exists else []
         if mode in ("hybrid", "bm25"):
             lexical = self.bm25(collection).search(query, n)
         if mode == "dense":
@@ -106,5 +155,10 @@ class Retriever:
         elif mode == "bm25":
             fused = lexical
         else:
-            fused = rrf([dense, lexical], [s.dense_weight, 1.0 - s.dense_weight], s.rrf_k)
+            fused = fuse(dense, lexical, s)
+            if s.prf_docs and exists and fused:
+                ids = [c.id for c, _ in fused[:s.prf_docs]]
+                known = dict(zip(ids, self.store.vectors(collection, ids)))
+                vector = prf_vector(vector, ids, known.get, s.prf_weight)
+                fused = fuse(self.store.dense(collection, vector, n), lexical, s)
         return [Hit(chunk=c, score=score, rank=r) for r, (c, score) in enumerate(fused[:k], start=1)]

@@ -1,0 +1,125 @@
+"""Shared fixtures: the fixture corpus (txt, md, html, generated pdf and docx), one embedder, and a
+Rag per store backend: embedded Chroma and a real `chroma run` server on loopback."""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from rag import Rag, load_settings
+
+FIXTURES = Path(__file__).parent / "fixtures" / "docs"
+
+
+def make_pdf(path: Path, pages: list[str]) -> None:
+    """A minimal valid PDF with one line of Helvetica text per page (no PDF library needed)."""
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for text in pages:
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+        objs.append(f"<< /Length {len(stream)} >>\nstream\n{stream.decode('latin-1')}\nendstream")
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {len(objs)} 0 R "
+                    "/Resources << /Font << /F1 3 0 R >> >> >>")
+        kids.append(f"{len(objs)} 0 R")
+    objs[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out, offsets = b"%PDF-1.4\n", []
+    for i, body in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.write_bytes(out)
+
+
+def make_docx(path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Onboarding Guide", level=1)
+    d.add_paragraph("New staff receive a laptop and a badge on their first day.")
+    d.add_heading("Security", level=2)
+    d.add_paragraph("Badges must be worn at all times and lost badges reported to security within 24 hours.")
+    d.save(str(path))
+
+
+def build_corpus(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in FIXTURES.iterdir():
+        shutil.copy(f, folder / f.name)
+    make_pdf(folder / "report.pdf", ["Annual Report 2023. Revenue grew by 12 percent to 4.2 million pounds.",
+                                     "The board approved a new data centre in Leeds."])
+    make_docx(folder / "onboarding.docx")
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from rag.embedder import OnnxEmbedder
+
+    return OnnxEmbedder()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (`chroma run`, from the chromadb wheel) on a free loopback port."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("chroma")
+    log = open(tmp_path_factory.mktemp("chroma-log") / "server.log", "w")
+    proc = subprocess.Popen([str(exe), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")),
+                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("chroma server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(params=["embedded", "server"])
+def make_rag(request, tmp_path, embedder):
+    """Factory for a Rag on a fresh store, once per backend; the same tests run against both."""
+    counter = iter(range(1000))
+
+    def make(**overrides):
+        settings = dict(data_dir=tmp_path / "data", collection=f"t{next(counter)}{time.time_ns() % 10**9}")
+        if request.param == "server":
+            settings["chroma_url"] = request.getfixturevalue("chroma_server")
+        return Rag(load_settings(**settings, **overrides), embedder=embedder)
+
+    make.backend = request.param
+    return make
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    return build_corpus(tmp_path_factory.mktemp("corpus") / "docs")
+
+
+@pytest.fixture(scope="session")
+def fixture_rag(tmp_path_factory, embedder, corpus_dir):
+    """One embedded Rag with the fixture corpus ingested, shared by read-only tests."""
+    rag = Rag(load_settings(data_dir=tmp_path_factory.mktemp("data")), embedder=embedder)
+    report = rag.ingest([corpus_dir])
+    assert not report.errors, report.errors
+    return rag

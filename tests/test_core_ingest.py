@@ -1,0 +1,153 @@
+"""Ingestion: readers, exact offsets, locators, incremental updates, bad files; on both store backends."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from rag.chunking import chunk_document, count_tokens, sentence_spans
+from rag.documents import read_document
+from rag.cli import main as cli_main
+
+from conftest import build_corpus, make_pdf
+
+
+def indexed(rag) -> dict[str, str]:
+    return {m["source"]: m["sha256"] for m in rag.documents().values()}
+
+
+def test_offsets_round_trip_for_every_chunk(fixture_rag, corpus_dir):
+    docs = fixture_rag.documents()
+    assert {m["source"].rsplit("/", 1)[-1] for m in docs.values()} == {p.name for p in corpus_dir.iterdir()}
+    chunks = fixture_rag.store.all_chunks(fixture_rag.settings.collection)
+    assert len(chunks) >= len(docs)
+    for chunk in chunks:
+        doc = fixture_rag.document(chunk.doc_id)
+        assert doc.text[chunk.start:chunk.end] == chunk.text
+        assert chunk.locator
+    memo = next(fixture_rag.document(i) for i, m in docs.items() if m["source"].endswith("memo.txt"))
+    assert "£0.50" in memo.text and "O’Brien" in memo.text and "“a practical step" in memo.text
+    assert memo.date == "2024-03-12" and memo.title.startswith("Memorandum of Understanding")
+
+
+def test_locators_name_page_heading_and_paragraph(fixture_rag):
+    by_name = {m["source"].rsplit("/", 1)[-1]: i for i, m in fixture_rag.documents().items()}
+    pdf_hits = fixture_rag.search("board approved data centre Leeds", k=1)
+    assert pdf_hits[0].chunk.source.endswith("report.pdf")
+    answer = fixture_rag.ask("Where did the board approve a new data centre?")
+    assert answer.citations[0].locator.startswith("page 2")
+    handbook = fixture_rag.document(by_name["handbook.md"])
+    from rag.chunking import locate
+    assert "Expenses" in locate(handbook, handbook.text.index("meal allowance"))
+
+
+def test_chunks_respect_token_budget_and_sentences(corpus_dir):
+    long_text = " ".join(f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(200))
+    path = corpus_dir.parent / "long.txt"
+    path.write_text(long_text + " " + "word " * 600, encoding="utf-8")   # also one 600-word "sentence"
+    doc = read_document(path, "long.txt", "long")
+    chunks = chunk_document(doc, max_tokens=64, overlap=16)
+    ends = {e for _, e in sentence_spans(doc.text)}
+    normal = [c for c in chunks if c.text.startswith("Sentence")]
+    for a, b in zip(normal, normal[1:]):
+        assert b.start < a.end, "neighbouring chunks share whole sentences"
+    assert any(c.text.startswith("word") for c in chunks), "the over-long sentence was split"
+    for c in chunks:
+        assert count_tokens(c.text) <= 64 + 8
+        assert doc.text[c.start:c.end] == c.text
+    assert sum(c.end in ends for c in chunks[:-1]) >= len(chunks) // 2
+
+
+def test_sentence_spans_keep_abbreviations_and_reference_markers():
+    text = "Dr. Smith met Mr. Jones in the U.K. on Monday.[4][5] They signed it. Done!"
+    got = [text[s:e] for s, e in sentence_spans(text)]
+    assert got == ["Dr. Smith met Mr. Jones in the U.K. on Monday.[4][5]", "They signed it.", "Done!"]
+
+
+def test_incremental_ingest_matches_folder(make_rag, tmp_path):
+    folder = build_corpus(tmp_path / "src")
+    rag = make_rag()
+    first = rag.ingest([folder])
+    assert len(first.added) == 5 and not first.errors
+    again = rag.ingest([folder])
+    assert len(again.skipped) == 5 and not (again.added or again.updated or again.removed)
+
+    (folder / "memo.txt").write_text((folder / "memo.txt").read_text("utf-8").replace("12 books", "20 books"), "utf-8")
+    (folder / "notice.html").unlink()
+    (folder / "extra.md").write_text("# Extra\n\nThe canteen opens at 8:00 every weekday.\n", "utf-8")
+    third = rag.ingest([folder])
+    assert [s.rsplit("/", 1)[-1] for s in third.updated] == ["memo.txt"]
+    assert [s.rsplit("/", 1)[-1] for s in third.removed] == ["notice.html"]
+    assert [s.rsplit("/", 1)[-1] for s in third.added] == ["extra.md"]
+
+    names = {s.rsplit("/", 1)[-1] for s in indexed(rag)}
+    assert names == {p.name for p in folder.iterdir()}
+    chunks = rag.store.all_chunks(rag.settings.collection)
+    assert len({c.id for c in chunks}) == len(chunks)
+    assert {c.source.rsplit("/", 1)[-1] for c in chunks} == names
+    # BM25 follows the store: the removed page is gone, the edit is visible
+    assert all(not h.chunk.source.endswith("notice.html") for h in rag.search("east entrance repairs", mode="bm25"))
+    assert "20 books" in rag.search("how many books can members borrow", k=1)[0].chunk.text
+
+
+def test_bad_files_are_reported_and_skipped(make_rag, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(build_corpus(tmp_path / "good") / "memo.txt", folder / "memo.txt")
+    (folder / "binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" * 50)
+    (folder / "empty.md").write_text("   \n", "utf-8")
+    (folder / "latin1.txt").write_bytes("Caf\xe9 prices rose by 5%.".encode("latin-1"))
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog garbage")
+    (folder / "slides.pptx").write_bytes(b"not supported")
+    make_pdf(folder / "plain.pdf", ["Secret plans for the new office."])
+    from pypdf import PdfReader, PdfWriter
+    writer = PdfWriter(clone_from=PdfReader(folder / "plain.pdf"))
+    writer.encrypt("hunter2", algorithm="RC4-128")
+    with open(folder / "encrypted.pdf", "wb") as f:
+        writer.write(f)
+    (folder / "plain.pdf").unlink()
+
+    report = make_rag().ingest([folder])
+    errors = {e["source"].rsplit("/", 1)[-1]: e["error"] for e in report.errors}
+    assert [s.rsplit("/", 1)[-1] for s in report.added] == ["memo.txt"]
+    assert set(errors) == {"binary.txt", "empty.md", "latin1.txt", "broken.pdf", "slides.pptx", "encrypted.pdf"}
+    assert "binary" in errors["binary.txt"]
+    assert "empty" in errors["empty.md"]
+    assert "UTF-8" in errors["latin1.txt"]
+    assert "broken PDF" in errors["broken.pdf"]
+    assert "unsupported" in errors["slides.pptx"]
+    assert "encrypted" in errors["encrypted.pdf"]
+
+
+def test_cli_ingest_exit_status_and_json(tmp_path, capsys):
+    import json
+    folder = build_corpus(tmp_path / "docs")
+    data = str(tmp_path / "data")
+    assert cli_main(["--data-dir", data, "ingest", str(folder), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["added"]) == 5 and out["errors"] == []
+    (folder / "bad.txt").write_bytes(b"\xff\xfe\x00\x00")
+    assert cli_main(["--data-dir", data, "ingest", str(folder)]) == 1
+    printed = capsys.readouterr().out
+    assert "ERROR" in printed and "bad.txt" in printed and "5 unchanged" in printed
+
+
+def test_sidecar_metadata_gives_title_date_origin(tmp_path, make_rag):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "note.txt").write_text("short note\nThe fire drill is on Friday at noon.\n", "utf-8")
+    (folder / "note.txt.meta.json").write_text('{"title": "Fire drill", "date": "2025-01-31", "origin": "Facilities"}')
+    rag = make_rag()
+    rag.ingest([folder])
+    (doc_id, meta), = rag.documents().items()
+    doc = rag.document(doc_id)
+    assert (doc.title, doc.date, doc.origin) == ("Fire drill", "2025-01-31", "Facilities")
+
+
+@pytest.mark.parametrize("name", ["default", "team-a_2"])
+def test_collection_names(tmp_path, embedder, name):
+    from rag import Rag, load_settings
+    rag = Rag(load_settings(data_dir=tmp_path), embedder=embedder)
+    folder = build_corpus(tmp_path / "docs")
+    rag.ingest([folder / "memo.txt"], collection=name)
+    assert name in rag.status()["collections"]

@@ -26,7 +26,8 @@ Citations (answers that were not refused; a refusal's citations are "closest pas
   A citation supports a sentence when   lexical ≥ LEXICAL_MIN  or  cosine ≥ COSINE_MIN,   where
     lexical = |S ∩ Q| / |S|, S and Q the sets of stemmed content words (stop words out) of the sentence
               and of the quote: how much of the claim the quote contains;
-    cosine  = cosine of the all-MiniLM-L6-v2 embeddings of sentence and quote (the Rag's embedder).
+    cosine  = cosine of the all-MiniLM-L6-v2 embeddings of sentence and quote (the Rag's embedder),
+              computed only when lexical < LEXICAL_MIN (otherwise it cannot change the verdict).
   citation_precision = supporting (sentence, citation) pairs / all (sentence, citation) pairs
                        (a marker [n] with no citation n counts as a non-supporting pair)
   citation_recall    = sentences with at least one supporting citation / all sentences
@@ -188,21 +189,19 @@ def citation_scores(answer: dict, embed=None) -> dict:
     claims = split_claims(answer.get("answer", ""))
     quotes = {c["n"]: _MARKER.sub(" ", c.get("quote", "")) for c in answer.get("citations", [])}
     pairs = [(i, n) for i, (_, nums) in enumerate(claims) for n in dict.fromkeys(nums)]
+    lex = {(i, n): lexical_support(claims[i][0], quotes[n]) for i, n in pairs if n in quotes}
     cos = {}
-    if embed is not None and pairs:
-        known = [(i, n) for i, n in pairs if n in quotes]
-        texts = [claims[i][0] for i, _ in known] + [quotes[n] for _, n in known]
-        vecs = embed(texts) if texts else []
-        for j, key in enumerate(known):
-            cos[key] = float(vecs[j] @ vecs[j + len(known)])
+    undecided = [key for key, v in lex.items() if v < LEXICAL_MIN]    # the cosine only matters for these
+    if embed is not None and undecided:
+        vecs = embed([claims[i][0] for i, _ in undecided] + [quotes[n] for _, n in undecided])
+        cos = {key: float(vecs[j] @ vecs[j + len(undecided)]) for j, key in enumerate(undecided)}
     detail, supported = [], set()
-    for i, n in pairs:
-        lex = lexical_support(claims[i][0], quotes[n]) if n in quotes else 0.0
-        ok = n in quotes and (lex >= LEXICAL_MIN or cos.get((i, n), 0.0) >= COSINE_MIN)
+    for key in pairs:
+        ok = key in lex and (lex[key] >= LEXICAL_MIN or cos.get(key, -1.0) >= COSINE_MIN)
         if ok:
-            supported.add((i, n))
-        detail.append({"sentence": i, "n": n, "lexical": round(lex, 3),
-                       "cosine": round(cos[(i, n)], 3) if (i, n) in cos else None, "supports": ok})
+            supported.add(key)
+        detail.append({"sentence": key[0], "n": key[1], "lexical": round(lex.get(key, 0.0), 3),
+                       "cosine": round(cos[key], 3) if key in cos else None, "supports": ok})
     if not claims:
         return {"citation_precision": None, "citation_recall": None, "claims": []}
     return {"citation_precision": len(supported) / len(pairs) if pairs else 0.0,

@@ -15,7 +15,7 @@ LABELS = {"must_include": "must_include coverage", "token_f1": "token F1 vs refe
           "hit_rate": "retrieval hit rate@k", "mrr": "retrieval MRR@k", "citation_precision": "citation precision",
           "citation_recall": "citation recall", "answer_words": "answer length (words)"}
 # per-question value behind each run metric (for the per-question bar charts)
-PER_Q = {"must_include": "must_include", "token_f1": "token_f1", "hit_rate": "rr", "mrr": "rr",
+PER_Q = {"must_include": "must_include", "token_f1": "token_f1", "hit_rate": "hit", "mrr": "rr",
          "citation_precision": "citation_precision", "citation_recall": "citation_recall",
          "answer_words": "answer_words"}
 
@@ -139,7 +139,7 @@ def _metric_chart(name: str, rep: dict, rows: list[dict]) -> str:
     lines = [] if value is None else [(value, f"run value {_fmt(value, name)}", "#111827")]
     lines += [(g["threshold"], f"gate {g['op']} {g['threshold']:g}", "#d33") for g in rep.get("gate", [])
               if g["name"] == name]
-    per = "1/rank" if key == "rr" else "refused" if name in ("refusal_accuracy", "false_refusal_rate") else "value"
+    per = "1/rank" if key == "rr" else "hit" if key == "hit" else "refused" if name in ("refusal_accuracy", "false_refusal_rate") else "value"
     return (f'<figure><figcaption>{escape(LABELS[name])}: {_fmt(value, name)}</figcaption>'
             + bar_chart(bars, vmax, lines, axis=(f"{len(bars)} questions, bar = {per}", f"max {vmax:g}"))
             + "</figure>")

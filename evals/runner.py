@@ -48,6 +48,10 @@ class LocalClient:
     def __init__(self, rag, collection: str | None, k: int):
         self.rag, self.collection, self.k = rag, collection, k
 
+    def warm_up(self, question: str) -> None:
+        """Load the models and the index before the clock runs (and fail early on a missing collection)."""
+        self.rag.search(question, k=1, collection=self.collection)
+
     def ask(self, question: str, history: list[dict]) -> dict:
         return self.rag.ask(question, history=history, collection=self.collection).to_dict()
 
@@ -78,6 +82,9 @@ class HttpClient:
             raise RagError(f"{self.url}/api/ask answered {e.code}: {detail}") from None
         except (urllib.error.URLError, OSError) as e:
             raise RagError(f"cannot reach {self.url}/api/ask ({getattr(e, 'reason', e)}); is `rag serve` running?") from None
+
+    def warm_up(self, question: str) -> None:
+        pass                                    # a served app warms itself up
 
     def search(self, question: str, history: list[dict]):
         return None
@@ -161,6 +168,7 @@ def main(rag, args) -> int:
     url = getattr(args, "url", None)
     client = HttpClient(url, args.collection) if url else LocalClient(rag, args.collection, getattr(args, "k", 10))
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    client.warm_up(items[0]["question"])
     rows, interrupted = run(items, client, rag.embedder.embed, out / "results.jsonl")
     rep = build_report(rows, args, interrupted, started)
     rep["gate"] = gate.check(rep["metrics"], thresholds) if thresholds else []

@@ -1,4 +1,9 @@
-"""`rag eval --compare OLD_DIR NEW_DIR`: per-metric deltas and the questions that got worse."""
+"""`rag eval --compare OLD_DIR NEW_DIR`: per-metric deltas and the questions that got worse.
+
+A metric is marked "worse" when it moved the wrong way (latencies: by more than 20 %, to ignore timing
+noise). A question regressed when its outcome got worse (a new error, a lost refusal or a new false
+refusal, a question that passed and now fails) or one of its scores dropped (token F1 by 0.05 or more).
+"""
 from __future__ import annotations
 
 import json
@@ -9,6 +14,7 @@ from rag import RagError
 from .metrics import higher_is_better
 
 # per-question scores compared (name -> smallest drop that counts as a regression)
+LATENCY_NOISE = 0.2     # a latency counts as worse only when it grew by more than this share
 PER_QUESTION = {"must_include": 1e-9, "token_f1": 0.05, "rr": 1e-9, "citation_precision": 1e-9,
                 "citation_recall": 1e-9}
 
@@ -33,6 +39,8 @@ def metric_deltas(old: dict, new: dict) -> list[dict]:
         a, b = old["metrics"].get(name), new["metrics"].get(name)
         delta = None if a is None or b is None else b - a
         worse = delta is not None and abs(delta) > 1e-9 and ((delta < 0) == higher_is_better(name))
+        if worse and name.startswith("latency_"):
+            worse = delta > LATENCY_NOISE * a
         rows.append({"name": name, "old": a, "new": b, "delta": delta, "worse": worse})
     return rows
 

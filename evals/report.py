@@ -60,6 +60,8 @@ def markdown(rep: dict, rows: list[dict]) -> str:
     for stage, v in rep["latency_ms"].items():
         out.append(f"| latency {stage} p50 / p95 (ms) | {v['p50']:.0f} / {v['p95']:.0f} | {v['n']} | "
                    f"{_gate_mark(rep, f'latency_{stage}_p95_ms')} |")
+    out += ["", "All metrics are deterministic (no LLM). LLM-judged faithfulness/relevancy: not run "
+            "(they need a generative backend; the default backend is extractive)."]
     failed = [g for g in gate if not g["ok"]]
     if failed:
         out += ["", "Gate failures:", *[f"- {g['message']}" for g in failed]]

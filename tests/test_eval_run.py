@@ -178,3 +178,21 @@ def test_url_mode_against_the_rest_api(data_dir, tmp_path):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_unreachable_server_and_bad_dataset_are_clear_errors(tmp_path):
+    from evals.runner import HttpClient, load_dataset
+    from rag import RagError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]                   # closed again: nothing listens there
+    with pytest.raises(RagError, match="cannot reach .* is `rag serve` running"):
+        HttpClient(f"http://127.0.0.1:{port}", None, timeout=5).ask("q", [])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok"}\n{"question": \n')
+    with pytest.raises(RagError, match=r"bad.jsonl:2: not JSON"):
+        load_dataset(bad)
+    bad.write_text('{"id": 1}\n')
+    with pytest.raises(RagError, match='needs a non-empty "question"'):
+        load_dataset(bad)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import http.server
+import re
 import threading
 import time
 from pathlib import Path
@@ -147,3 +148,158 @@ def test_feedback_api_reaches_the_database_and_exports(server, tmp_path):
     assert main(["--data-dir", str(server.rag.settings.data_dir), "feedback", "export", "--format", "csv",
                  "--out", str(out)]) == 0
     assert "q-api" in out.read_text() and out.read_text().startswith("id,time,user,question")
+
+
+# ---------------------------------------------------------------- real browser (Debian's chromium, headless)
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium (scripts/test installs Debian's chromium)")
+    sync_api.expect.set_options(timeout=30_000)  # 2 shared cores: answers can take a few seconds
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """A fresh browser context where every request to a host other than the app's (or the page's) is aborted."""
+    contexts = []
+
+    def make(*extra_hosts, **context_kw):
+        ctx = browser.new_context(**context_kw)
+        contexts.append(ctx)
+        allowed = {urlsplit(server.url).netloc, *extra_hosts}
+        page = ctx.new_page()
+        page.blocked, page.dialogs = [], []
+
+        def guard(route):
+            u = urlsplit(route.request.url)
+            if u.scheme in ("data", "blob") or u.netloc in allowed:
+                return route.continue_()
+            page.blocked.append(route.request.url)
+            return route.abort()
+
+        ctx.route("**/*", guard)
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        page.set_default_timeout(30_000)
+        return page
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_chat_citation_opens_highlighted_passage_offline(open_page, server):
+    from playwright.sync_api import expect
+
+    page = open_page(viewport={"width": 1280, "height": 900})
+    page.goto(server.url + "/")
+    box = page.get_by_label("Your question")
+    box.fill("Who signed the memorandum of understanding?")
+    box.press("Enter")
+    link = page.locator('#rag-chat a[href*="#cite?"]').first
+    expect(link).to_have_text("[1]")
+    link.click()
+    mark = page.locator("#rag-source-panel mark.rag-cited")
+    expect(mark).to_be_visible()
+    expect(mark).to_be_in_viewport()
+    quote = ask(server, "Who signed the memorandum of understanding?").json()["citations"][0]
+    assert mark.inner_text().split() == quote["quote"].split()
+    expect(page.locator("#rag-source-panel .rag-meta")).to_contain_text(quote["locator"])
+    expect(page.locator("#rag-source-panel h3")).to_contain_text(quote["title"])
+    shot(page, "chat.png")
+    # a follow-up in the same browser session uses the conversation
+    box.fill("When was it signed?")
+    box.press("Enter")
+    expect(page.locator("#rag-chat strong").filter(has_text=re.compile("^(Sources|See also):$"))).to_have_count(2)
+    assert page.blocked == [] and page.dialogs == []
+
+
+def test_chat_keyboard_xss_feedback_and_new_conversation(open_page, server):
+    from playwright.sync_api import expect
+
+    page = open_page(viewport={"width": 1100, "height": 900})
+    page.goto(server.url + "/")
+    page.get_by_label("Your question").focus()
+    page.keyboard.type(XSS_Q)
+    page.keyboard.press("Enter")
+    link = page.locator('#rag-chat a[href*="#cite?"]').first
+    link.focus()
+    page.keyboard.press("Enter")  # citations are links: keyboard works
+    mark = page.locator("#rag-source-panel mark.rag-cited")
+    expect(mark).to_contain_text("<script>")  # shown as text ...
+    expect(page.locator("#rag-chat")).to_contain_text("<script>window.__xss")
+    assert page.evaluate("window.__xss") is None and page.dialogs == []  # ... never run
+    assert page.locator("#rag-chat img, #rag-source-panel img, #rag-chat script").count() == 0
+    page.get_by_label("Comment (optional)").fill("ui comment")
+    page.get_by_role("button", name="Not helpful").click()
+    expect(page.locator("#rag-thanks")).to_contain_text("Thanks")
+    row = next(r for r in server.feedback.rows() if r["comment"] == "ui comment")
+    assert row["question"] == XSS_Q and row["verdict"] == "down" and row["citations"][0]["quote"] in row["answer"]
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.locator('#rag-chat a[href*="#cite?"]')).to_have_count(0)
+    expect(page.locator("#rag-source-panel mark")).to_have_count(0)
+    assert page.blocked == []
+
+
+def test_chat_on_a_phone_width_screen_with_examples(open_page, server):
+    from playwright.sync_api import expect
+
+    from ui.chat import EXAMPLES
+
+    page = open_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page.goto(server.url + "/")
+    page.get_by_text(EXAMPLES[0]).click()  # example questions on the empty chat
+    expect(page.locator('#rag-chat a[href*="#cite?"]').first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(page, "chat-phone.png")
+
+
+@pytest.fixture(scope="session")
+def intranet(server, tmp_path_factory):
+    """ui/widget/example.html served from another port (another origin), pointing at the app."""
+    folder = tmp_path_factory.mktemp("intranet")
+    html = (ROOT / "ui" / "widget" / "example.html").read_text("utf-8")
+    (folder / "index.html").write_text(html.replace("http://127.0.0.1:7860", server.url), "utf-8")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_widget_on_an_intranet_page(open_page, server, intranet):
+    from playwright.sync_api import expect
+
+    page = open_page(urlsplit(intranet).netloc, viewport={"width": 1100, "height": 800})
+    page.goto(intranet + "/index.html")
+    page.locator("#rag-widget-button").click()
+    chat = page.frame_locator("#rag-widget-frame")
+    q = chat.get_by_label("Your question")
+    q.fill(XSS_Q)
+    q.press("Enter")
+    link = chat.locator(".rag-msg.bot a.rag-cite").first
+    expect(link).to_have_text("[1]")
+    link.click()
+    expect(chat.locator("mark.rag-cited")).to_contain_text("<script>")
+    shot(page, "widget.png")
+    frame = next(f for f in page.frames if "/embed" in f.url)
+    assert frame.evaluate("window.__xss") is None and page.evaluate("window.__xss") is None and page.dialogs == []
+    chat.get_by_label("Comment on this answer (optional)").first.fill("widget comment")
+    chat.get_by_role("button", name="Helpful", exact=True).first.click()
+    expect(chat.locator(".rag-fb").first).to_contain_text("Thanks")
+    assert any(r["comment"] == "widget comment" and r["verdict"] == "up" for r in server.feedback.rows())
+    q.fill("   ")
+    q.press("Enter")
+    expect(chat.locator("#rag-notice")).to_contain_text("type a question")
+    assert page.blocked == []

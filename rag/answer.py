@@ -24,7 +24,8 @@ REDUNDANT = 0.92        # a sentence this similar to a chosen one adds nothing
 MIN_WORDS = 3
 _DATE_Q = re.compile(r"^\s*(when\b|(in |on )?what (year|date|day|month)\b|how long ago\b)", re.I)
 _NUMBER_Q = re.compile(r"\bhow (much|many|big|large|long)\b|\bwhat (percentage|proportion|share|amount|number)\b", re.I)
-_DATE = re.compile(r"\b(1[89]\d\d|20\d\d)\b|\b(January|February|March|April|May|June|July|August|September|"
+_DATE = re.compile(r"\b((\d{1,2} )?(January|February|March|April|May|June|July|August|September|October|November|"
+                   r"December)( \d{1,2})?,? )?(1[89]\d\d|20\d\d)\b|\b(January|February|March|April|May|June|July|August|September|"
                    r"October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
                    r"|\b(yesterday|today|tomorrow|last|next) (week|month|year)\b", re.I)
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|"
@@ -75,7 +76,9 @@ def score_sentences(question: str, query: str, qvec: np.ndarray, sentences: list
     scores = W_DENSE * cos + W_LEX * cover
     wanted = answer_type(question)
     if wanted is not None:
-        scores *= np.array([1.0 if wanted.search(s[3]) else TYPE_PENALTY for s in sentences])
+        # a date is not an amount: look for numbers only outside date expressions
+        found = [wanted.search(s[3] if wanted is _DATE else _DATE.sub(" ", s[3])) for s in sentences]
+        scores *= np.array([1.0 if f else TYPE_PENALTY for f in found])
     return scores, vecs
 
 

@@ -15,7 +15,8 @@ Refusals
   refusal_accuracy   = refused unanswerable questions / unanswerable questions
   false_refusal_rate = refused answerable questions / answerable questions
 Retrieval (the ranked chunks of `rag.search(query, k)`, query = the same standalone query `rag.ask`
-retrieves with: the question, rewritten with the earlier user turns when it is a follow-up)
+retrieves with: the question, rewritten with the earlier user turns when it is a follow-up; k defaults
+to RAG_ANSWER_CHUNKS, the number of chunks an answer is built from)
   A chunk is relevant when its source ends with one of the expected `sources` (if given) and its text
   contains one of the `evidence` substrings (if given; normalised as for must_include).
   hit_rate = share of questions with a relevant chunk among the top k
@@ -72,7 +73,8 @@ STAGES = ["retrieve", "generate", "total", "client"]
 _MARKER = re.compile(r"\[(\d+)\]")
 _SENT_END = re.compile(r"""[.!?]+["'”’)]*((?:\s*\[\d+\])*)(?=\s|$)|(?:\s*\[\d+\])+(?=\s|$)""")
 _ABBREV = re.compile(r"(?:\b(?:mr|mrs|ms|dr|prof|st|vs|etc|e\.g|i\.e|inc|ltd|no|u\.s|u\.k)|\b[A-Z])\.$", re.I)
-_TRANS = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
+_TRANS = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u2010": "-", "\u2011": "-",
+                        "\u00a0": " "})
 _WORD = re.compile(r"[a-z0-9£$€%]+(?:'[a-z]+)?")
 STOP = set("""a an the and or but if of to in on at by for with from as is are was were be been being it its
 this that these those there their they them he she his her we our you your i not no so than then also which
@@ -157,7 +159,7 @@ def split_claims(answer: str) -> list[tuple[str, list[int]]]:
 
 
 def _add_claim(piece: str, out: list) -> None:
-    text = " ".join(_MARKER.sub(" ", piece).split())
+    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(_MARKER.sub(" ", piece).split()))
     nums = [int(n) for n in _MARKER.findall(piece)]
     if re.search(r"\w", text):
         out.append((text, nums))

@@ -20,6 +20,10 @@ PER_Q = {"must_include": "must_include", "token_f1": "token_f1", "hit_rate": "hi
          "answer_words": "answer_words"}
 
 
+def _label(name: str, rep: dict) -> str:
+    return LABELS[name].replace("@k", f"@{rep.get('k') or 'k'}")
+
+
 def _fmt(v, name: str = "") -> str:
     if v is None:
         return "—"
@@ -39,7 +43,7 @@ def summary(rep: dict) -> str:
     lines = [f"{rep['answered']} of {rep['questions']} questions answered ({rep['errors']} errors, "
              f"{rep['failed']} with a failure){' — INTERRUPTED' if rep.get('interrupted') else ''}"]
     for name in [*RATES, "answer_words"]:
-        lines.append(f"  {LABELS[name]:<34} {_fmt(m.get(name), name):>7}  (n={rep['counts'].get(name, 0)})"
+        lines.append(f"  {_label(name, rep):<34} {_fmt(m.get(name), name):>7}  (n={rep['counts'].get(name, 0)})"
                      + (f"  {_gate_mark(rep, name)}" if _gate_mark(rep, name) else ""))
     for stage, v in rep["latency_ms"].items():
         lines.append(f"  latency {stage:<26} p50 {v['p50']:>6.0f} ms  p95 {v['p95']:>6.0f} ms")
@@ -56,7 +60,7 @@ def markdown(rep: dict, rows: list[dict]) -> str:
            + (" **Interrupted: partial run.**" if rep.get("interrupted") else ""), "",
            "| metric | value | n | gate |", "|---|---:|---:|---|"]
     for name in [*RATES, "answer_words"]:
-        out.append(f"| {LABELS[name]} | {_fmt(m.get(name), name)} | {rep['counts'].get(name, 0)} | {_gate_mark(rep, name)} |")
+        out.append(f"| {_label(name, rep)} | {_fmt(m.get(name), name)} | {rep['counts'].get(name, 0)} | {_gate_mark(rep, name)} |")
     for stage, v in rep["latency_ms"].items():
         out.append(f"| latency {stage} p50 / p95 (ms) | {v['p50']:.0f} / {v['p95']:.0f} | {v['n']} | "
                    f"{_gate_mark(rep, f'latency_{stage}_p95_ms')} |")
@@ -142,7 +146,7 @@ def _metric_chart(name: str, rep: dict, rows: list[dict]) -> str:
     lines += [(g["threshold"], f"gate {g['op']} {g['threshold']:g}", "#d33") for g in rep.get("gate", [])
               if g["name"] == name]
     per = "1/rank" if key == "rr" else "hit" if key == "hit" else "refused" if name in ("refusal_accuracy", "false_refusal_rate") else "value"
-    return (f'<figure><figcaption>{escape(LABELS[name])}: {_fmt(value, name)}</figcaption>'
+    return (f'<figure><figcaption>{escape(_label(name, rep))}: {_fmt(value, name)}</figcaption>'
             + bar_chart(bars, vmax, lines, axis=(f"{len(bars)} questions, bar = {per}", f"max {vmax:g}"))
             + "</figure>")
 
@@ -167,7 +171,7 @@ def html_report(rep: dict, rows: list[dict]) -> str:
     status = ('<span class="bad">gate FAILED</span>' if failed_names else '<span class="pass">gate passed</span>'
               if gate else "no gate")
     cards = "".join(
-        f'<div class="card{" fail" if name in failed_names else ""}"><small>{escape(LABELS[name])}</small>'
+        f'<div class="card{" fail" if name in failed_names else ""}"><small>{escape(_label(name, rep))}</small>'
         f'<b>{_fmt(m.get(name), name)}</b><small>n={rep["counts"].get(name, 0)} '
         f'{escape(_gate_mark(rep, name))}</small></div>' for name in [*RATES, "answer_words"])
     cards += "".join(

@@ -166,7 +166,8 @@ def main(rag, args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     url = getattr(args, "url", None)
-    client = HttpClient(url, args.collection) if url else LocalClient(rag, args.collection, getattr(args, "k", 10))
+    args.k = getattr(args, "k", None) or rag.settings.answer_chunks     # the chunks an answer is built from
+    client = HttpClient(url, args.collection) if url else LocalClient(rag, args.collection, args.k)
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     client.warm_up(items[0]["question"])
     rows, interrupted = run(items, client, rag.embedder.embed, out / "results.jsonl")

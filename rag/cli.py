@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl", help="JSONL question set")
     sp.add_argument("--out", default="eval-out", help="folder for results.jsonl and the reports")
     sp.add_argument("--url", help="evaluate a running server (POST URL/api/ask) instead of the local index")
-    sp.add_argument("--k", type=int, default=10, help="retrieved chunks scored for hit rate and MRR")
+    sp.add_argument("--k", type=int, help="retrieved chunks scored for hit rate and MRR "
+                    "(default: RAG_ANSWER_CHUNKS, the chunks an answer is built from)")
     sp.add_argument("--limit", type=int, help="only the first N questions")
     sp.add_argument("--gate", metavar="FILE", help="thresholds file, e.g. evals/gate.json; exit 1 when one is missed")
     sp.add_argument("--min", action="append", metavar="NAME=VALUE", help="lowest acceptable metric (repeatable)")

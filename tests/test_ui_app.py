@@ -122,6 +122,13 @@ def test_openapi_documents_the_routes(server):
     assert {"/api/ask", "/api/sources/{doc_id}", "/api/feedback", "/healthz"} <= set(spec["paths"])
     assert "AskRequest" in spec["components"]["schemas"] and "AnswerOut" in spec["components"]["schemas"]
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    gradio_api = httpx.get(f"{server.url}/gradio_api/info").json()["named_endpoints"]
+    assert {"/ask", "/example", "/new_conversation", "/feedback_up", "/feedback_down"} <= set(gradio_api)
+
+
+def test_api_refusal_carries_see_also_passages(server):
+    a = ask(server, "What is the capital of Peru?").json()
+    assert a["refused"] and "[" not in a["answer"] and a["citations"] and a["citations"][0]["doc_id"]
 
 
 def test_embed_origins_enforced_by_csp_and_cors(server):
@@ -245,6 +252,9 @@ def test_chat_keyboard_xss_feedback_and_new_conversation(open_page, server):
     expect(page.locator("#rag-thanks")).to_contain_text("Thanks")
     row = next(r for r in server.feedback.rows() if r["comment"] == "ui comment")
     assert row["question"] == XSS_Q and row["verdict"] == "down" and row["citations"][0]["quote"] in row["answer"]
+    page.get_by_label("Your question").fill("   ")
+    page.get_by_role("button", name="Ask", exact=True).click()
+    expect(page.locator("#rag-notice")).to_contain_text("Please type a question")
     page.get_by_role("button", name="New conversation").click()
     expect(page.locator('#rag-chat a[href*="#cite?"]')).to_have_count(0)
     expect(page.locator("#rag-source-panel mark")).to_have_count(0)
@@ -303,3 +313,16 @@ def test_widget_on_an_intranet_page(open_page, server, intranet):
     q.press("Enter")
     expect(chat.locator("#rag-notice")).to_contain_text("type a question")
     assert page.blocked == []
+
+
+def test_answer_markdown_escapes_text_and_links_citations():
+    from rag import Answer, Citation
+    from ui.render import answer_markdown
+
+    c = Citation(n=1, doc_id="abc", source="d.md", title="<b>T</b>", date="2025-01-01", locator="paragraph 2",
+                 start=3, end=9, quote="x", score=0.5)
+    md = answer_markdown(Answer("q", "Run <img src=x onerror=alert(1)> *now* [1] [7]", False, [c], "extractive", {}))
+    assert "<img" not in md and "&lt;img" in md and "\\*now\\*" in md and "<b>" not in md
+    assert "[\\[1\\]](#cite?d=abc&s=3&e=9&n=1&l=paragraph%202&c=)" in md and "\\[7\\]" in md  # unknown n: text
+    refused = answer_markdown(Answer("q", "The sources do not cover this question.", True, [c], "extractive", {}))
+    assert "**See also:**" in refused and "**Sources:**" not in refused

@@ -23,6 +23,10 @@ def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
     def respond(question, chat, history):
         """Append the question and its cited answer; `history` is this browser session's plain-text turns."""
         chat, history = list(chat or []), list(history or [])
+        if isinstance(question, str) and question.strip():  # show the question at once, then the answer
+            pending = [{"role": "user", "content": md_text(question.strip())},
+                       {"role": "assistant", "content": "_Searching the sources…_"}]
+            yield "", chat + pending, history, None, ""
         try:
             a = rag.ask(question, history=history)
         except (RagError, ValueError) as e:

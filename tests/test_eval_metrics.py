@@ -21,10 +21,8 @@ def answer(text, citations=(), refused=False, timings=None):
 
 
 @pytest.fixture(scope="module")
-def embed(tmp_path_factory):
-    from rag import Rag, load_settings
-
-    return Rag(load_settings(data_dir=tmp_path_factory.mktemp("embed"))).embedder.embed
+def embed(embedder):             # the session embedder of conftest.py: the one rag.ask uses
+    return embedder.embed
 
 
 def test_must_include_groups_and_alternatives():

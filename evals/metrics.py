@@ -11,6 +11,7 @@ Answer correctness
   token_f1       = 2·P·R / (P + R), P = |A ∩ B| / |A|, R = |A ∩ B| / |B|, A and B the multisets of
                    answer and `reference` tokens (SQuAD normalisation: lower case, punctuation and
                    a/an/the removed, [n] markers removed).
+  Both are computed on the answer text as given, so a false refusal scores (about) 0 on them.
 Refusals
   refusal_accuracy   = refused unanswerable questions / unanswerable questions
   false_refusal_rate = refused answerable questions / answerable questions

@@ -41,7 +41,7 @@ def summary(rep: dict) -> str:
     """A few lines for the terminal."""
     m = rep["metrics"]
     lines = [f"{rep['answered']} of {rep['questions']} questions answered ({rep['errors']} errors, "
-             f"{rep['failed']} with a failure){' — INTERRUPTED' if rep.get('interrupted') else ''}"]
+             f"{rep['failed']} with a failure){f" — INTERRUPTED after {rep['questions']} of {rep.get('planned')}" if rep.get('interrupted') else ''}"]
     for name in [*RATES, "answer_words"]:
         lines.append(f"  {_label(name, rep):<34} {_fmt(m.get(name), name):>7}  (n={rep['counts'].get(name, 0)})"
                      + (f"  {_gate_mark(rep, name)}" if _gate_mark(rep, name) else ""))

@@ -138,13 +138,13 @@ def read_results(path: Path) -> list[dict]:
     return rows
 
 
-def build_report(rows: list[dict], args, interrupted: bool, started: str) -> dict:
+def build_report(rows: list[dict], args, interrupted: bool, started: str, planned: int | None = None) -> dict:
     backends = sorted({r["answer"].get("backend", "?") for r in rows if r.get("answer")})
     return {"dataset": str(args.dataset), "url": getattr(args, "url", None),
             "collection": getattr(args, "collection", None), "k": getattr(args, "k", 10),
             "backend": ",".join(backends), "started": started,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "interrupted": interrupted, "support_thresholds": {"lexical": metrics.LEXICAL_MIN,
+            "interrupted": interrupted, "planned": planned or len(rows), "support_thresholds": {"lexical": metrics.LEXICAL_MIN,
                                                                "cosine": metrics.COSINE_MIN},
             **metrics.aggregate(rows)}
 
@@ -171,7 +171,7 @@ def main(rag, args) -> int:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     client.warm_up(items[0]["question"])
     rows, interrupted = run(items, client, rag.embedder.embed, out / "results.jsonl")
-    rep = build_report(rows, args, interrupted, started)
+    rep = build_report(rows, args, interrupted, started, len(items))
     rep["gate"] = gate.check(rep["metrics"], thresholds) if thresholds else []
     write_all(out, rep, rows)
     print(report.summary(rep))

@@ -37,11 +37,15 @@ def _gate_mark(rep: dict, name: str) -> str:
     return ", ".join(marks)
 
 
+def _interrupted(rep: dict) -> str:
+    return f" — INTERRUPTED after {rep['questions']} of {rep.get('planned')}" if rep.get("interrupted") else ""
+
+
 def summary(rep: dict) -> str:
     """A few lines for the terminal."""
     m = rep["metrics"]
     lines = [f"{rep['answered']} of {rep['questions']} questions answered ({rep['errors']} errors, "
-             f"{rep['failed']} with a failure){f" — INTERRUPTED after {rep['questions']} of {rep.get('planned')}" if rep.get('interrupted') else ''}"]
+             f"{rep['failed']} with a failure){_interrupted(rep)}"]
     for name in [*RATES, "answer_words"]:
         lines.append(f"  {_label(name, rep):<34} {_fmt(m.get(name), name):>7}  (n={rep['counts'].get(name, 0)})"
                      + (f"  {_gate_mark(rep, name)}" if _gate_mark(rep, name) else ""))

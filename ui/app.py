@@ -116,8 +116,12 @@ def serve(rag, host: str = "127.0.0.1", port: int = 7860) -> int:
     """`rag serve`: build the app, warm up the models, run uvicorn until interrupted."""
     import uvicorn
 
+    import threading
+
+    warm = threading.Thread(target=warm_up, args=(rag,), name="warm-up")
+    warm.start()  # model loading overlaps with building the app (importing gradio); joined before serving
     app = create_app(rag)
-    warm_up(rag)
+    warm.join()
     print(f"serving the chat on http://{host}:{port}/  (API docs: /api/docs, widget: /widget.js)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     return 0

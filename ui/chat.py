@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 
 EXAMPLES = ["What is the UK–OpenAI partnership about?", "When was the memorandum of understanding signed?",
             "Will OpenAI expand its office in London?"]
+MAX_TURNS = 20  # turns of a session's history kept for follow-up questions
 PANEL = ('<section id="rag-source-panel" class="rag-source-panel" aria-label="Source" aria-live="polite">'
          '<p class="rag-hint">Click a citation such as [1] to see the passage in its source.</p></section>')
 
@@ -35,7 +36,8 @@ def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
             return
         chat += [{"role": "user", "content": md_text(a.question)},
                  {"role": "assistant", "content": answer_markdown(a)}]
-        history += [{"role": "user", "content": a.question}, {"role": "assistant", "content": a.answer}]
+        history = (history + [{"role": "user", "content": a.question},
+                              {"role": "assistant", "content": a.answer}])[-MAX_TURNS:]
         last = {"question": a.question, "answer": a.answer, "citations": [citation_dict(c) for c in a.citations]}
         yield "", chat, history, last, ""
 

@@ -102,7 +102,8 @@ def main(argv=None) -> int:
                "rss_mb_peak_under_load": round(peak, 1), "clients": a.clients, "requests": len(jobs),
                "ok": len(lat), "errors": len(jobs) - len(lat), "p50_ms": round(statistics.median(lat), 1),
                "p95_ms": round(pct(lat, 95), 1), "max_ms": round(max(lat), 1),
-               "throughput_rps": round(len(jobs) / wall, 2), "cpus": os.cpu_count()}
+               "throughput_rps": round(len(jobs) / wall, 2), "cpus": os.cpu_count(),
+               "loadavg_1m_at_end": round(os.getloadavg()[0], 2)}
     finally:
         proc.terminate()
         try:

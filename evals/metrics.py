@@ -72,7 +72,9 @@ RATES = ["must_include", "token_f1", "refusal_accuracy", "false_refusal_rate", "
 STAGES = ["retrieve", "generate", "total", "client"]
 
 _MARKER = re.compile(r"\[(\d+)\]")
-_SENT_END = re.compile(r"""[.!?]+["'”’)]*((?:\s*\[\d+\])*)(?=\s|$)|(?:\s*\[\d+\])+(?=\s|$)""")
+# a sentence ends at . ! ? (plus closing quotes and its [n] markers) before whitespace, at markers followed
+# by a new sentence (capital letter) or the end, or at a line break (bulleted answers)
+_SENT_END = re.compile(r"""[.!?]+["'”’)]*(?:\s*\[\d+\])*(?=\s|$)|(?:\s*\[\d+\])+(?=\s+["“(]?[A-Z0-9]|\s*$)|\n+""")
 _ABBREV = re.compile(r"(?:\b(?:mr|mrs|ms|dr|prof|st|vs|etc|e\.g|i\.e|inc|ltd|no|u\.s|u\.k)|\b[A-Z])\.$", re.I)
 _TRANS = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u2010": "-", "\u2011": "-",
                         "\u00a0": " "})
@@ -150,7 +152,7 @@ def split_claims(answer: str) -> list[tuple[str, list[int]]]:
     """(sentence without markers, its citation numbers) for each sentence of an answer."""
     out, start = [], 0
     for m in _SENT_END.finditer(answer):
-        if m.group().strip()[:1] != "[" and _ABBREV.search(answer[max(start, m.start() - 6):m.start() + 1]):
+        if m.group()[:1] in ".!?" and _ABBREV.search(answer[max(start, m.start() - 6):m.start() + 1]):
             continue
         piece = answer[start:m.end()]
         start = m.end()

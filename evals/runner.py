@@ -23,6 +23,9 @@ from . import gate, metrics, report
 def load_dataset(path: str | Path) -> list[dict]:
     """The eval set (DESIGN.md format); an `id` defaults to the line number."""
     path = Path(path)
+    packaged = Path(__file__).parent / "datasets" / path.name
+    if not path.is_file() and path.parts[-3:-1] == ("evals", "datasets") and packaged.is_file():
+        path = packaged                         # the default set, run from outside the repository
     if not path.is_file():
         raise RagError(f"no eval dataset at {path}; give one with --dataset FILE.jsonl")
     items = []

@@ -60,6 +60,8 @@ def test_split_claims_attaches_markers_to_their_sentence():
                       ("Uncited end", [])]
     assert metrics.split_claims("Signed by Kyle [1]. Funded by the UK [2].") == [
         ("Signed by Kyle.", [1]), ("Funded by the UK.", [2])]
+    assert metrics.split_claims("Kyle [1] and Altman [2] signed it.\n- It is non-binding [3]") == [
+        ("Kyle and Altman signed it.", [1, 2]), ("- It is non-binding", [3])]
 
 
 def test_citation_support_thresholds(embed):

@@ -117,6 +117,16 @@ def test_api_concurrent_asks_all_succeed(server):
     assert codes == [200] * 8
 
 
+def test_gradio_chat_endpoint_serves_8_concurrent_sessions(server):
+    from gradio_client import Client
+
+    client = Client(server.url + "/", verbose=False)
+    with cf.ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(lambda q: client.predict(q, [], [], api_name="/ask"), ["When does the canteen open?"] * 8))
+    for box, chat, notice in outs:
+        assert box == "" and notice == "" and "#cite?" in str(chat[-1]["content"])
+
+
 def test_openapi_documents_the_routes(server):
     spec = httpx.get(f"{server.url}/api/openapi.json").json()
     assert {"/api/ask", "/api/sources/{doc_id}", "/api/feedback", "/healthz"} <= set(spec["paths"])

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import time
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: nothing phones home
@@ -26,7 +27,8 @@ HERE = Path(__file__).parent
 STATIC, WIDGET = HERE / "static", HERE / "widget"
 EMBED_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{3,8}$|^[a-zA-Z]{3,20}$")
+API_THREADS = 32      # worker threads for sync routes (/api/ask): 8+ concurrent askers are served at once
+CHAT_CONCURRENCY = 8  # Gradio queue: chat events run concurrently per event
 
 
 def embed_origins(setting: str) -> list[str]:
@@ -54,7 +56,14 @@ def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | N
     examples = EXAMPLES if examples is None else examples
     feedback = feedback or FeedbackLog(rag.settings.data_dir)
     origins = embed_origins(rag.settings.embed_origins)
-    app = FastAPI(title="Cited answers", version="1", docs_url="/api/docs", redoc_url=None,
+    @asynccontextmanager
+    async def lifespan(app):
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
+        yield
+
+    app = FastAPI(lifespan=lifespan, title="Cited answers", version="1", docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json",
                   description="Ask questions over the indexed documents and get answers with citations.")
     app.state.rag, app.state.feedback = rag, feedback
@@ -93,7 +102,7 @@ def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | N
 
     app.mount("/ui-static", StaticFiles(directory=STATIC), name="ui-static")
 
-    demo = build_chat(rag, feedback, examples).queue(default_concurrency_limit=8, max_size=64)
+    demo = build_chat(rag, feedback, examples).queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=64)
     head = ('<link rel="stylesheet" href="/ui-static/style.css">'
             '<script src="/ui-static/sources.js" data-base="/"></script>')
     theme = gr.themes.Default(font=["system-ui", "-apple-system", "Segoe UI", "sans-serif"],

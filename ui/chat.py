@@ -85,8 +85,8 @@ def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
 
         outputs = [box, chat, history, last, notice]
         gr.on([box.submit, ask.click], respond, [box, chat, history], outputs, api_name="ask",
-              concurrency_limit=8)
-        chat.example_select(example, [chat, history], outputs, api_name="example", concurrency_limit=8)
+              concurrency_limit="default")
+        chat.example_select(example, [chat, history], outputs, api_name="example", concurrency_limit="default")
         new.click(lambda: ("", [], [], None, "", ""), None, outputs + [thanks], api_name="new_conversation",
                   js="(...a) => { window.ragClearSource && window.ragClearSource(); return a; }")
         chat.clear(lambda: ([], None, ""), None, [history, last, notice], api_name="clear_chat")

@@ -5,13 +5,15 @@ import html
 import re
 from urllib.parse import quote
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$>])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")                    # inline Markdown (and LaTeX) syntax
+_LINE_START = re.compile(r"^([ \t]*\d*)([#+\-=.)])", re.M)  # headings, lists at a line start: "# ", "- ", "1. "
 _MARKER = re.compile(r"\\\[(\d+)\\\]")
 
 
 def md_text(text: str) -> str:
     """Plain text that Markdown renders verbatim: HTML escaped, Markdown punctuation backslashed."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    text = _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
 
 
 def cite_href(c, collection: str | None) -> str:

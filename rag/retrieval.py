@@ -126,8 +126,8 @@ class Retriever:
         self._bm25: dict[str, BM25Side] = {}
         self._lock = threading.Lock()
 
-    def bm25(self, collection: str) -> BM25Side:
-        version = self.store.version(collection)
+    def bm25(self, collection: str, version: int | None = None) -> BM25Side:
+        version = self.store.version(collection) if version is None else version
         side = self._bm25.get(collection)
         if side is None or side.version != version:
             with self._lock:
@@ -143,13 +143,14 @@ class Retriever:
         s = self.settings
         n = max(k, s.candidates)
         dense, lexical = [], []
-        exists = self.store.version(collection) >= 0
+        version = self.store.version(collection)
+        exists = version >= 0
         if mode in ("hybrid", "dense"):
             if vector is None:
                 vector = self.embedder.embed([query])[0]
             dense = self.store.dense(collection, vector, n) if exists else []
         if mode in ("hybrid", "bm25"):
-            lexical = self.bm25(collection).search(query, n)
+            lexical = self.bm25(collection, version).search(query, n)
         if mode == "dense":
             fused = dense
         elif mode == "bm25":

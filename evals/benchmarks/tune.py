@@ -1,0 +1,170 @@
+"""Tune retrieval choices on the SciFact TRAIN split only (never test), fast and in memory.
+
+Dense scores are exact cosines in numpy over the cached chunk vectors (what Chroma's HNSW approximates);
+BM25 and fusion use the very functions of rag/retrieval.py. The chosen settings are then measured for
+real, through Chroma, by `python -m evals.benchmarks.scifact`.
+
+    python -m evals.benchmarks.tune [--split train] [--out evals/benchmarks/out/tune.json]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rag import retrieval as R
+from rag.chunking import chunk_document
+from rag.settings import load_settings
+
+from .common import (OUT, cached_embedder, doc_ranking, load_corpus, load_qrels, load_queries, scifact_dir,
+                     score_run, to_document, write_json)
+
+
+class Lab:
+    """Chunks, vectors and BM25 sides of one chunking/title variant, with memoised candidate lists."""
+
+    DEEP = 200
+
+    def __init__(self, settings, emb, docs, queries: dict[str, str], with_vectors: bool = True):
+        self.s = settings
+        self.chunks = [c for d in docs for c in chunk_document(d, settings.chunk_tokens, settings.chunk_overlap)]
+        self.vecs = emb.embed([R.index_text(c, settings) for c in self.chunks]) if with_vectors else None
+        self.vec_of = dict(zip([c.id for c in self.chunks], self.vecs)).get if with_vectors else None
+        self.qtext = queries
+        self.qvecs = dict(zip(list(queries), emb.embed(list(queries.values()))))
+        self._bm25, self._dense, self._lex = {}, {}, {}
+
+    def bm25(self, k1: float, b: float) -> R.BM25Side:
+        if (k1, b) not in self._bm25:
+            self._bm25[(k1, b)] = R.BM25Side.build(self.chunks, 0, self.s.model_copy(update={"bm25_k1": k1, "bm25_b": b}))
+        return self._bm25[(k1, b)]
+
+    def lexical(self, q: str, k1: float, b: float, n: int) -> list:
+        key = (q, k1, b)
+        if key not in self._lex:
+            self._lex[key] = self.bm25(k1, b).search(self.qtext[q], self.DEEP)
+        return self._lex[key][:n]
+
+    def dense_q(self, q: str, n: int) -> list:
+        if q not in self._dense:
+            self._dense[q] = self.dense(self.qvecs[q], self.DEEP)
+        return self._dense[q][:n]
+
+    def dense(self, qvec: np.ndarray, n: int) -> list:
+        sims = self.vecs @ qvec
+        n = min(n, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n]
+        top = top[np.argsort(-sims[top], kind="stable")]
+        return [(self.chunks[i], float(sims[i])) for i in top]
+
+
+def rm3(lab: Lab, q: str, s, feedback, n_terms: int, weight: float, n: int) -> list:
+    """BM25 with the query expanded by the top terms of the feedback chunks (RM3-like, uniform weights)."""
+    side = lab.bm25(s.bm25_k1, s.bm25_b)
+    vocab = side.model.vocab_dict
+    qt = [t for t in R.bm25_tokens([lab.qtext[q]])[0] if t in vocab]
+    weights: dict[str, float] = {}
+    for toks in R.bm25_tokens([R.index_text(c, s) for c in feedback]):
+        for t in toks:
+            if t in vocab and t not in qt:
+                weights[t] = weights.get(t, 0.0) + 1.0 / max(len(toks), 1)
+    exp = sorted(weights, key=lambda t: -weights[t])[:n_terms]
+    scores = side.model.get_scores(qt) if qt else np.zeros(len(side.chunks), np.float32)
+    if exp:
+        scores = scores + weight * side.model.get_scores(exp)
+    n = min(n, len(scores))
+    top = np.argpartition(-scores, n - 1)[:n]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(side.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
+    """The Retriever.search logic with in-memory candidate lists (exact dense instead of HNSW)."""
+    s = lab.s.model_copy(update={key: v for key, v in cfg.items() if key != "mode"})
+    mode = cfg.get("mode", "hybrid")
+    n = max(k, s.candidates)
+    out = {}
+    for q in qids:
+        dense = lab.dense_q(q, n) if mode != "bm25" else []
+        lexical = lab.lexical(q, s.bm25_k1, s.bm25_b, n) if mode != "dense" else []
+        if mode == "dense":
+            fused = dense
+        elif mode == "bm25":
+            fused = lexical
+        else:
+            fused = R.fuse(dense, lexical, s)
+            if cfg.get("rm3_docs"):
+                lexical = rm3(lab, q, s, [c for c, _ in fused[:cfg["rm3_docs"]]], cfg["rm3_terms"], cfg["rm3_weight"], n)
+                fused = R.fuse(dense, lexical, s)
+            if s.prf_docs:
+                qv2 = R.prf_vector(lab.qvecs[q], [c.id for c, _ in fused[:s.prf_docs]], lab.vec_of, s.prf_weight)
+                fused = R.fuse(lab.dense(qv2, n), lexical, s)
+        out[q] = doc_ranking([c.doc_id for c, _ in fused[:k]])
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="train", choices=["train"], help="tuning uses train only")
+    ap.add_argument("--out", default=str(OUT / "tune.json"))
+    a = ap.parse_args(argv)
+    root = scifact_dir()
+    base = load_settings()
+    emb = cached_embedder(base)
+    docs = [to_document(r) for r in load_corpus(root)]
+    qrels = load_qrels(root / "qrels" / f"{a.split}.tsv")
+    allq = load_queries(root)
+    queries = {q: allq[q] for q in qrels}
+    results = []
+
+    def report(name, lab, cfg):
+        t = time.perf_counter()
+        m = score_run(run(lab, list(queries), cfg), qrels)
+        results.append({"variant": name, **cfg, **m})
+        print(f"{name:10} {cfg} -> nDCG@10 {m['ndcg@10']:.4f} R@10 {m['recall@10']:.3f} ({time.perf_counter() - t:.1f}s)",
+              flush=True)
+        return m["ndcg@10"]
+
+    def cached(lab_settings) -> bool:
+        texts = [R.index_text(c, lab_settings) for d in docs
+                 for c in chunk_document(d, lab_settings.chunk_tokens, lab_settings.chunk_overlap)]
+        return all(emb.key(t) in emb.cache for t in texts)
+
+    # 1. title in the indexed text: BM25 parameters, then fusion, then feedback
+    s_title = base.model_copy(update={"index_title": True})
+    lab = Lab(s_title, emb, docs, queries)
+    report("title", lab, {"mode": "dense"})
+    for k1, b in ((1.5, 0.75), (1.2, 0.75), (0.9, 0.4), (1.2, 0.5), (1.2, 0.9), (2.0, 0.75)):
+        report("title", lab, {"mode": "bm25", "bm25_k1": k1, "bm25_b": b})
+    best_bm25 = max((r for r in results if r["mode"] == "bm25"), key=lambda r: r["ndcg@10"])
+    kb = {"bm25_k1": best_bm25["bm25_k1"], "bm25_b": best_bm25["bm25_b"]}
+    for fusion, w, n in itertools.product(("rrf", "blend"), (0.3, 0.4, 0.5, 0.6, 0.7), (20, 50, 100)):
+        cfg = {"mode": "hybrid", "fusion": fusion, "dense_weight": w, "candidates": n, "prf_docs": 0, **kb}
+        for rk in ((10, 60) if fusion == "rrf" else (base.rrf_k,)):
+            report("title", lab, {**cfg, "rrf_k": rk})
+    best = max((r for r in results if r["mode"] == "hybrid"), key=lambda r: r["ndcg@10"])
+    cfg = {k: best[k] for k in ("mode", "fusion", "dense_weight", "candidates", "rrf_k", "bm25_k1", "bm25_b")}
+    for m, w in itertools.product((3, 5, 10), (0.5, 1.0, 2.0)):
+        report("title", lab, {**cfg, "prf_docs": m, "prf_weight": w})
+    for m, t, w in itertools.product((3, 5), (10, 20), (0.2, 0.4)):
+        report("title", lab, {**cfg, "prf_docs": 0, "rm3_docs": m, "rm3_terms": t, "rm3_weight": w})
+    # 2. the same without the title (vectors only if they are cached: embedding is slow here)
+    s_plain = base.model_copy(update={"index_title": False})
+    has_vectors = cached(s_plain)
+    plain = Lab(s_plain, emb, docs, queries, with_vectors=has_vectors)
+    report("plain", plain, {"mode": "bm25", **kb})
+    if has_vectors:
+        report("plain", plain, {"mode": "dense"})
+        report("plain", plain, {**cfg, "prf_docs": 0})
+    else:
+        print("plain: chunk vectors not cached, dense/hybrid skipped", flush=True)
+    best = max((r for r in results if r["mode"] == "hybrid"), key=lambda r: r["ndcg@10"])
+    print("best on", a.split, best, flush=True)
+    write_json(Path(a.out), results)
+
+
+if __name__ == "__main__":
+    main()

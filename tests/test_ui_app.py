@@ -322,6 +322,10 @@ def test_widget_on_an_intranet_page(open_page, server, intranet):
     q.fill("   ")
     q.press("Enter")
     expect(chat.locator("#rag-notice")).to_contain_text("type a question")
+    page.keyboard.press("Escape")  # closes the widget, focus returns to its button
+    expect(page.locator("#rag-widget-panel")).to_be_hidden()
+    expect(page.locator("#rag-widget-button")).to_be_focused()
+    expect(page.locator("#rag-widget-button")).to_have_attribute("aria-expanded", "false")
     assert page.blocked == []
 
 
@@ -336,3 +340,18 @@ def test_answer_markdown_escapes_text_and_links_citations():
     assert "[\\[1\\]](#cite?d=abc&s=3&e=9&n=1&l=paragraph%202&c=)" in md and "\\[7\\]" in md  # unknown n: text
     refused = answer_markdown(Answer("q", "The sources do not cover this question.", True, [c], "extractive", {}))
     assert "**See also:**" in refused and "**Sources:**" not in refused
+
+
+def test_feedback_log_round_trip(tmp_path):
+    import json
+
+    log = FeedbackLog(tmp_path)
+    log.add("q1", "a [1]", "up", citations=[{"n": 1}], comment="  ", user="bo")
+    log.add("q2, with \"quotes\"", "a", "down", comment="wrong date")
+    with pytest.raises(ValueError):
+        log.add("q", "a", "sideways")
+    rows = [json.loads(line) for line in log.export("jsonl").splitlines()]
+    assert [(r["question"], r["verdict"], r["comment"], r["user"]) for r in rows] == [
+        ("q1", "up", None, "bo"), ('q2, with "quotes"', "down", "wrong date", None)]
+    assert rows[0]["citations"] == [{"n": 1}] and rows[0]["time"].endswith("Z")
+    assert log.export("csv").splitlines()[2].startswith('2,') and len(log.export("csv").splitlines()) == 3

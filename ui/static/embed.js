@@ -104,6 +104,9 @@
   q.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); ask(q.value); }
   });
+  document.addEventListener("keydown", function (ev) {  // Escape inside the widget closes it (see widget.js)
+    if (ev.key === "Escape" && window.parent !== window) window.parent.postMessage({ rag: "close" }, "*");
+  });
   $("rag-new").onclick = function () {
     history = [];
     log.replaceChildren();

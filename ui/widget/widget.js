@@ -54,6 +54,9 @@
 
   btn.addEventListener("click", function () { open(panel.hidden); });
   document.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && !panel.hidden) open(false); });
+  window.addEventListener("message", function (ev) {  // Escape pressed inside the chat (embed.js)
+    if (ev.origin === origin && frame && ev.source === frame.contentWindow && ev.data && ev.data.rag === "close") open(false);
+  });
   function mount() { document.body.append(panel, btn); }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
 })();

@@ -145,6 +145,8 @@ def test_embed_origins_enforced_by_csp_and_cors(server):
     csp = httpx.get(f"{server.url}/embed").headers["content-security-policy"]
     assert "frame-ancestors 'self' http://localhost:* http://127.0.0.1:*" in csp and "script-src 'self'" in csp
     assert "frame-ancestors 'self'" == httpx.get(f"{server.url}/").headers["content-security-policy"]
+    page = httpx.get(f"{server.url}/embed", params={"title": "<script>alert(1)</script>"}).text
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
     ok = httpx.options(f"{server.url}/api/ask", headers={"Origin": "http://127.0.0.1:9", "Access-Control-Request-Method": "POST"})
     assert ok.headers.get("access-control-allow-origin") == "http://127.0.0.1:9"
     bad = httpx.get(f"{server.url}/healthz", headers={"Origin": "https://evil.example"})

@@ -1,8 +1,9 @@
 """rag: cited answers over an organisation's source documents."""
 from .api import Rag
+from .feedback import FeedbackLog
 from .errors import ConfigError, DocumentError, NotFound, QuestionError, RagError
 from .settings import Settings, load_settings
 from .types import Answer, Chunk, Citation, Document, Hit, IngestReport
 
-__all__ = ["Rag", "Settings", "load_settings", "RagError", "ConfigError", "DocumentError", "NotFound",
+__all__ = ["Rag", "FeedbackLog", "Settings", "load_settings", "RagError", "ConfigError", "DocumentError", "NotFound",
            "QuestionError", "Answer", "Chunk", "Citation", "Document", "Hit", "IngestReport"]

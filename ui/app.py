@@ -16,8 +16,7 @@ from fastapi import FastAPI, Query, Request  # noqa: E402
 from fastapi.responses import FileResponse, HTMLResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 
-from rag import RagError  # noqa: E402
-from rag.feedback import FeedbackLog  # noqa: E402
+from rag import FeedbackLog, RagError  # noqa: E402
 
 from .api import router  # noqa: E402
 from .chat import EXAMPLES  # noqa: E402

@@ -1,9 +1,9 @@
 """Hybrid retrieval: dense (Chroma) + BM25 (bm25s) over the same chunks, fused.
 
 Each chunk is indexed as "title + text" (settings.index_title) while its stored span stays exact.
-Fusion is a weighted blend of min-max normalised scores or weighted reciprocal rank fusion
-(settings.fusion), optionally followed by one round of dense pseudo-relevance feedback (settings.prf_docs).
-The defaults are tuned on the BEIR SciFact train split (evals/benchmarks/tune.py).
+Fusion is a weighted blend of min-max normalised scores (default) or weighted reciprocal rank fusion
+(settings.fusion). The defaults are tuned on the BEIR SciFact train split (evals/benchmarks/tune.py);
+pseudo-relevance feedback (dense Rocchio, RM3) was tried there and did not help, so it is not shipped.
 
 The BM25 side is rebuilt from the Chroma collection whenever the collection's version changes, so it
 always matches what is indexed after incremental ingests and deletions.
@@ -111,15 +111,6 @@ def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]], s
     return blend([dense, lexical], weights)
 
 
-def prf_vector(qvec: np.ndarray, ids: list[str], vector_of, weight: float) -> np.ndarray:
-    """Rocchio feedback: the query vector moved towards the mean of the top chunks' vectors."""
-    vecs = [v for v in (vector_of(i) for i in ids) if v is not None]
-    if not vecs or weight <= 0:
-        return qvec
-    v = np.asarray(qvec, np.float32) + weight * np.mean(np.asarray(vecs, np.float32), axis=0)
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
 class Retriever:
     def __init__(self, store, embedder, settings):
         self.store, self.embedder, self.settings = store, embedder, settings
@@ -157,9 +148,4 @@ class Retriever:
             fused = lexical
         else:
             fused = fuse(dense, lexical, s)
-            if s.prf_docs and exists and fused:
-                ids = [c.id for c, _ in fused[:s.prf_docs]]
-                known = dict(zip(ids, self.store.vectors(collection, ids)))
-                vector = prf_vector(vector, ids, known.get, s.prf_weight)
-                fused = fuse(self.store.dense(collection, vector, n), lexical, s)
         return [Hit(chunk=c, score=score, rank=r) for r, (c, score) in enumerate(fused[:k], start=1)]

@@ -142,7 +142,7 @@ def main(argv=None) -> dict:
         results.append(row)
         print(row, flush=True)
     write_json(a.out, {"stages": results, "queries": len(qs), "settings": {
-        k: getattr(settings, k) for k in ("candidates", "fusion", "prf_docs", "chunk_tokens")}})
+        k: getattr(settings, k) for k in ("candidates", "fusion", "dense_weight", "chunk_tokens")}})
     if not a.keep:
         shutil.rmtree(a.data_dir, ignore_errors=True)
     return {"stages": results}

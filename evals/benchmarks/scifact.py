@@ -39,7 +39,7 @@ PUBLISHED = [
     ("local ref: min-max blend, weight picked on test", {"ndcg@10": 0.73}),
 ]
 RETRIEVAL_KEYS = ("chunk_tokens", "chunk_overlap", "index_title", "candidates", "fusion", "dense_weight", "rrf_k",
-                  "bm25_k1", "bm25_b", "prf_docs", "prf_weight")
+                  "bm25_k1", "bm25_b")
 
 
 def build(rag: Rag, root: Path, limit: int | None = None, collection: str = COLLECTION) -> dict:

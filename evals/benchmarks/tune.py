@@ -61,6 +61,15 @@ class Lab:
         return [(self.chunks[i], float(sims[i])) for i in top]
 
 
+def prf_vector(qvec: np.ndarray, ids: list[str], vector_of, weight: float) -> np.ndarray:
+    """Rocchio feedback: the query vector moved towards the mean of the top chunks' vectors."""
+    vecs = [v for v in (vector_of(i) for i in ids) if v is not None]
+    if not vecs or weight <= 0:
+        return qvec
+    v = np.asarray(qvec, np.float32) + weight * np.mean(np.asarray(vecs, np.float32), axis=0)
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
 def rm3(lab: Lab, q: str, s, feedback, n_terms: int, weight: float, n: int) -> list:
     """BM25 with the query expanded by the top terms of the feedback chunks (RM3-like, uniform weights)."""
     side = lab.bm25(s.bm25_k1, s.bm25_b)
@@ -83,7 +92,7 @@ def rm3(lab: Lab, q: str, s, feedback, n_terms: int, weight: float, n: int) -> l
 
 def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
     """The Retriever.search logic with in-memory candidate lists (exact dense instead of HNSW)."""
-    s = lab.s.model_copy(update={key: v for key, v in cfg.items() if key != "mode"})
+    s = lab.s.model_copy(update={key: v for key, v in cfg.items() if key in type(lab.s).model_fields})
     mode = cfg.get("mode", "hybrid")
     n = max(k, s.candidates)
     out = {}
@@ -99,8 +108,8 @@ def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
             if cfg.get("rm3_docs"):
                 lexical = rm3(lab, q, s, [c for c, _ in fused[:cfg["rm3_docs"]]], cfg["rm3_terms"], cfg["rm3_weight"], n)
                 fused = R.fuse(dense, lexical, s)
-            if s.prf_docs:
-                qv2 = R.prf_vector(lab.qvecs[q], [c.id for c, _ in fused[:s.prf_docs]], lab.vec_of, s.prf_weight)
+            if cfg.get("prf_docs"):
+                qv2 = prf_vector(lab.qvecs[q], [c.id for c, _ in fused[:cfg["prf_docs"]]], lab.vec_of, cfg["prf_weight"])
                 fused = R.fuse(lab.dense(qv2, n), lexical, s)
         out[q] = doc_ranking([c.doc_id for c, _ in fused[:k]])
     return out
@@ -110,6 +119,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="train", choices=["train"], help="tuning uses train only")
     ap.add_argument("--out", default=str(OUT / "tune.json"))
+    ap.add_argument("--chunk-tokens", type=lambda v: [int(x) for x in v.split(",")], default=[256, 512],
+                    help="chunk sizes compared (the first gets the feedback and no-title runs)")
     a = ap.parse_args(argv)
     root = scifact_dir()
     base = load_settings()
@@ -133,35 +144,48 @@ def main(argv=None):
                  for c in chunk_document(d, lab_settings.chunk_tokens, lab_settings.chunk_overlap)]
         return all(emb.key(t) in emb.cache for t in texts)
 
-    # 1. title in the indexed text: BM25 parameters, then fusion, then feedback
-    s_title = base.model_copy(update={"index_title": True})
-    lab = Lab(s_title, emb, docs, queries)
-    report("title", lab, {"mode": "dense"})
-    for k1, b in ((1.5, 0.75), (1.2, 0.75), (0.9, 0.4), (1.2, 0.5), (1.2, 0.9), (2.0, 0.75)):
-        report("title", lab, {"mode": "bm25", "bm25_k1": k1, "bm25_b": b})
-    best_bm25 = max((r for r in results if r["mode"] == "bm25"), key=lambda r: r["ndcg@10"])
-    kb = {"bm25_k1": best_bm25["bm25_k1"], "bm25_b": best_bm25["bm25_b"]}
-    for fusion, w, n in itertools.product(("rrf", "blend"), (0.3, 0.4, 0.5, 0.6, 0.7), (20, 50, 100)):
-        cfg = {"mode": "hybrid", "fusion": fusion, "dense_weight": w, "candidates": n, "prf_docs": 0, **kb}
-        for rk in ((10, 60) if fusion == "rrf" else (base.rrf_k,)):
-            report("title", lab, {**cfg, "rrf_k": rk})
-    best = max((r for r in results if r["mode"] == "hybrid"), key=lambda r: r["ndcg@10"])
-    cfg = {k: best[k] for k in ("mode", "fusion", "dense_weight", "candidates", "rrf_k", "bm25_k1", "bm25_b")}
-    for m, w in itertools.product((3, 5, 10), (0.5, 1.0, 2.0)):
-        report("title", lab, {**cfg, "prf_docs": m, "prf_weight": w})
-    for m, t, w in itertools.product((3, 5), (10, 20), (0.2, 0.4)):
-        report("title", lab, {**cfg, "prf_docs": 0, "rm3_docs": m, "rm3_terms": t, "rm3_weight": w})
+    def sweep(name, lab, feedback: bool) -> dict:
+        """BM25 parameters, then fusion (with the two best BM25 settings), then feedback; the best config."""
+        report(name, lab, {"mode": "dense"})
+        for k1, b in ((1.5, 0.75), (1.2, 0.75), (0.9, 0.4), (1.2, 0.5), (1.2, 0.9), (2.0, 0.75)):
+            report(name, lab, {"mode": "bm25", "bm25_k1": k1, "bm25_b": b})
+        mine = [r for r in results if r["variant"] == name]
+        top_bm25 = sorted((r for r in mine if r["mode"] == "bm25"), key=lambda r: -r["ndcg@10"])[:2]
+        for r, fusion, w, n in itertools.product(top_bm25, ("rrf", "blend"), (0.3, 0.4, 0.5, 0.6, 0.7), (20, 50, 100)):
+            cfg = {"mode": "hybrid", "fusion": fusion, "dense_weight": w, "candidates": n, "prf_docs": 0,
+                   "bm25_k1": r["bm25_k1"], "bm25_b": r["bm25_b"]}
+            for rk in ((10, 60) if fusion == "rrf" else (base.rrf_k,)):
+                report(name, lab, {**cfg, "rrf_k": rk})
+        best = max((r for r in results if r["variant"] == name and r["mode"] == "hybrid"), key=lambda r: r["ndcg@10"])
+        cfg = {k: best[k] for k in ("mode", "fusion", "dense_weight", "candidates", "rrf_k", "bm25_k1", "bm25_b")}
+        if feedback:
+            for m, w in itertools.product((3, 5, 10), (0.5, 1.0, 2.0)):
+                report(name, lab, {**cfg, "prf_docs": m, "prf_weight": w})
+            for m, t, w in itertools.product((3, 5), (10, 20), (0.2, 0.4)):
+                report(name, lab, {**cfg, "prf_docs": 0, "rm3_docs": m, "rm3_terms": t, "rm3_weight": w})
+        return cfg
+
+    # 1. chunk size, with the title in the indexed text (sizes whose vectors are cached)
+    cfgs = {}
+    for ct in a.chunk_tokens:
+        s_ct = base.model_copy(update={"index_title": True, "chunk_tokens": ct})
+        if not cached(s_ct):
+            print(f"chunk_tokens={ct}: vectors not cached, skipped", flush=True)
+            continue
+        cfgs[ct] = sweep(f"title-{ct}", Lab(s_ct, emb, docs, queries), feedback=ct == a.chunk_tokens[0])
     # 2. the same without the title (vectors only if they are cached: embedding is slow here)
-    s_plain = base.model_copy(update={"index_title": False})
+    s_plain = base.model_copy(update={"index_title": False, "chunk_tokens": a.chunk_tokens[0]})
+    cfg = cfgs[a.chunk_tokens[0]]
     has_vectors = cached(s_plain)
     plain = Lab(s_plain, emb, docs, queries, with_vectors=has_vectors)
-    report("plain", plain, {"mode": "bm25", **kb})
+    report(f"plain-{a.chunk_tokens[0]}", plain, {"mode": "bm25", "bm25_k1": cfg["bm25_k1"], "bm25_b": cfg["bm25_b"]})
     if has_vectors:
-        report("plain", plain, {"mode": "dense"})
-        report("plain", plain, {**cfg, "prf_docs": 0})
+        report(f"plain-{a.chunk_tokens[0]}", plain, {"mode": "dense"})
+        report(f"plain-{a.chunk_tokens[0]}", plain, {**cfg, "prf_docs": 0})
     else:
         print("plain: chunk vectors not cached, dense/hybrid skipped", flush=True)
-    best = max((r for r in results if r["mode"] == "hybrid"), key=lambda r: r["ndcg@10"])
+    best = max((r for r in results if r["mode"] == "hybrid" and not r.get("prf_docs") and not r.get("rm3_docs")),
+               key=lambda r: r["ndcg@10"])
     print("best on", a.split, best, flush=True)
     write_json(Path(a.out), results)
 

@@ -2,7 +2,7 @@
 
 Runs every question with refusal switched off, records the best evidence score, and picks the
 threshold that maximises balanced accuracy = (share of unanswerable refused + share of answerable
-answered) / 2, taking the midpoint of the best interval. Usage:
+answered) / 2, placed in the middle of a gap between scores at least MIN_GAP wide. Usage:
     python -m evals.calibrate [--dataset evals/datasets/corpus_qa.jsonl] [--corpus corpus]
 """
 from __future__ import annotations
@@ -26,19 +26,22 @@ def best_scores(rag: Rag, rows: list[dict]) -> list[tuple[float, bool, str]]:
     return out
 
 
+MIN_GAP = 0.01   # a threshold must sit at least MIN_GAP/2 from every calibration score, or it is luck
+
+
 def pick_threshold(scored: list[tuple[float, bool, str]]) -> tuple[float, float]:
-    """(threshold, balanced accuracy): the midpoint between the two scores bounding the best cut."""
+    """(threshold, balanced accuracy): the midpoint of the gap between neighbouring scores (at least
+    MIN_GAP wide) that gives the best balanced accuracy."""
     values = sorted({s for s, _, _ in scored})
-    cuts = [0.0] + [(a + b) / 2 for a, b in zip(values, values[1:])] + [values[-1] + 1e-6]
+    cuts = [(a + b) / 2 for a, b in zip(values, values[1:]) if b - a >= MIN_GAP]
     pos = [s for s, ok, _ in scored if ok]
     neg = [s for s, ok, _ in scored if not ok]
 
     def balanced(t):
         return (sum(s < t for s in neg) / max(len(neg), 1) + sum(s >= t for s in pos) / max(len(pos), 1)) / 2
 
-    best = max(balanced(t) for t in cuts)
-    winners = [t for t in cuts if balanced(t) == best]
-    return (winners[0] + winners[-1]) / 2, best
+    best = max(cuts, key=balanced)
+    return best, balanced(best)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     answer_chunks: int = Field(6, ge=1, le=50, description="Top fused chunks whose sentences are considered for an answer.")
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
     max_words: int = Field(80, ge=10, le=400, description="Word budget of an extractive answer.")
-    refuse_below: float = Field(0.444, ge=0.0, le=1.0, description="Refuse when the best evidence score is below this (calibrated on evals/datasets/corpus_qa.jsonl).")
+    refuse_below: float = Field(0.436, ge=0.0, le=1.0, description="Refuse when the best evidence score is below this (calibrated on evals/datasets/corpus_qa.jsonl).")
     backend: Literal["extractive"] = Field("extractive", description="Answer backend.")
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
     log_level: str = Field("WARNING", description="Log level of the entry points.")

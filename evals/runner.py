@@ -59,7 +59,7 @@ class LocalClient:
         return self.rag.ask(question, history=history, collection=self.collection).to_dict()
 
     def search(self, question: str, history: list[dict]) -> list[dict]:
-        from rag.conversation import resolve  # the standalone query rag.ask retrieves with
+        from rag import resolve  # the standalone query rag.ask retrieves with
 
         hits = self.rag.search(resolve(question, history), k=self.k, collection=self.collection)
         return [h.to_dict() for h in hits]

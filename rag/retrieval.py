@@ -48,9 +48,13 @@ def bm25_tokens(texts: list[str]) -> list[list[str]]:
 
 @dataclass
 class BM25Side:
+    """The BM25 index and the in-memory copy of the collection's chunks it was built from."""
     version: int
     chunks: list[Chunk]
     model: object
+
+    def __post_init__(self):
+        self.by_id = {c.id: c for c in self.chunks}
 
     @classmethod
     def build(cls, chunks: list[Chunk], version: int, settings=None) -> "BM25Side":
@@ -135,13 +139,13 @@ class Retriever:
         n = max(k, s.candidates)
         dense, lexical = [], []
         version = self.store.version(collection)
-        exists = version >= 0
-        if mode in ("hybrid", "dense"):
+        side = self.bm25(collection, version)
+        if mode in ("hybrid", "dense") and side.chunks:
             if vector is None:
                 vector = self.embedder.embed([query])[0]
-            dense = self.store.dense(collection, vector, n) if exists else []
+            dense = self._dense(collection, side, vector, min(n, len(side.chunks)))
         if mode in ("hybrid", "bm25"):
-            lexical = self.bm25(collection, version).search(query, n)
+            lexical = side.search(query, n)
         if mode == "dense":
             fused = dense
         elif mode == "bm25":
@@ -149,3 +153,12 @@ class Retriever:
         else:
             fused = fuse(dense, lexical, s)
         return [Hit(chunk=c, score=score, rank=r) for r, (c, score) in enumerate(fused[:k], start=1)]
+
+    def _dense(self, collection: str, side: BM25Side, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        """Chroma returns ids and distances only; the chunks come from the BM25 side's copy (the store
+        is asked only for ids it does not have, after a concurrent ingest)."""
+        found = self.store.dense_ids(collection, vector, k)
+        missing = [i for i, _ in found if i not in side.by_id]
+        extra = {c.id: c for c in self.store.chunks(collection, missing)} if missing else {}
+        chunks = side.by_id | extra if extra else side.by_id
+        return [(chunks[i], score) for i, score in found if i in chunks]

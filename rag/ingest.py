@@ -42,16 +42,42 @@ def signature(embedder, settings) -> str:
     return f"{embedder.name}|{settings.chunk_tokens}|{settings.chunk_overlap}|{int(settings.index_title)}|1"
 
 
-def write(store, embedder, settings, collection: str, pending: list, sig: str) -> int:
-    """Embed and store a batch of (document, chunks); empties `pending`, returns the number of chunks."""
-    if not pending:
-        return 0
-    chunks = [c for _, cs in pending for c in cs]
-    texts = [index_text(c, settings) for c in chunks]
-    vectors = embedder.embed(texts) if chunks else np.zeros((0, embedder.dim), np.float32)
-    store.put_documents(collection, pending, vectors, {"signature": sig})
-    pending.clear()
-    return len(chunks)
+class Batcher:
+    """Decides what changed (content hash and signature) and writes changed documents with their
+    chunks in batches of about BATCH_CHUNKS chunks, embedded together (length-sorted) across documents."""
+
+    def __init__(self, store, embedder, settings, collection: str, report: IngestReport):
+        self.store, self.embedder, self.settings, self.collection, self.report = store, embedder, settings, collection, report
+        self.known = store.doc_records(collection)
+        self.sig = signature(embedder, settings)
+        self.pending: list = []
+
+    def unchanged(self, doc_id: str, sha256: str) -> bool:
+        old = self.known.get(doc_id)
+        return bool(old) and old.get("sha256") == sha256 and old.get("signature") == self.sig
+
+    def add(self, doc: Document) -> None:
+        self.pending.append((doc, chunk_document(doc, self.settings.chunk_tokens, self.settings.chunk_overlap)))
+        (self.report.updated if doc.id in self.known else self.report.added).append(doc.source)
+        if sum(len(cs) for _, cs in self.pending) >= BATCH_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        chunks = [c for _, cs in self.pending for c in cs]
+        texts = [index_text(c, self.settings) for c in chunks]
+        vectors = self.embedder.embed(texts) if chunks else np.zeros((0, self.embedder.dim), np.float32)
+        self.store.put_documents(self.collection, self.pending, vectors, {"signature": self.sig})
+        self.report.chunks += len(chunks)
+        self.pending = []
+
+
+def progress_bar(total: int, unit: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit=unit, desc="ingest", leave=False)
 
 
 def ingest_documents(store, embedder, settings, docs: list[Document], collection: str,
@@ -59,23 +85,16 @@ def ingest_documents(store, embedder, settings, docs: list[Document], collection
     """Index documents given in memory (e.g. JSONL records), by id: unchanged ones (same sha256 and
     signature) are skipped, changed ones replaced. Nothing is removed."""
     t0 = time.perf_counter()
-    report, known, sig, pending = IngestReport(), store.doc_records(collection), signature(embedder, settings), []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(docs), unit="doc", desc="ingest", leave=False)
+    report = IngestReport()
+    batch, bar = Batcher(store, embedder, settings, collection, report), progress_bar(len(docs), "doc", progress)
     for doc in docs:
-        old = known.get(doc.id)
-        if old and old.get("sha256") == doc.sha256 and old.get("signature") == sig:
+        if batch.unchanged(doc.id, doc.sha256):
             report.skipped.append(doc.source)
         else:
-            pending.append((doc, chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)))
-            (report.updated if old else report.added).append(doc.source)
-            if sum(len(cs) for _, cs in pending) >= BATCH_CHUNKS:
-                report.chunks += write(store, embedder, settings, collection, pending, sig)
+            batch.add(doc)
         if bar:
             bar.update(1)
-    report.chunks += write(store, embedder, settings, collection, pending, sig)
+    batch.flush()
     if bar:
         bar.close()
     report.seconds = time.perf_counter() - t0
@@ -86,34 +105,19 @@ def ingest(store, embedder, settings, paths: list[Path], collection: str, progre
     t0 = time.perf_counter()
     report = IngestReport()
     files, roots, report.errors = collect(paths)
-    known = store.doc_records(collection)
-    sig = signature(embedder, settings)
-    seen, pending = set(), []
-
-    def flush():
-        report.chunks += write(store, embedder, settings, collection, pending, sig)
-
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(files), unit="file", desc="ingest", leave=False)
+    batch, bar = Batcher(store, embedder, settings, collection, report), progress_bar(len(files), "file", progress)
+    seen = set()
     for path, source in files:
         key = str(path.resolve())
         doc_id = doc_id_for(key)
         seen.add(doc_id)
         try:
-            old = known.get(doc_id)
-            digest = file_hash(path)
-            if old and old.get("sha256") == digest and old.get("signature") == sig:
+            if batch.unchanged(doc_id, file_hash(path)):
                 report.skipped.append(source)
             else:
                 doc = read_document(path, source, doc_id)
                 doc.path = key
-                chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
-                pending.append((doc, chunks))
-                (report.updated if old else report.added).append(source)
-                if sum(len(cs) for _, cs in pending) >= BATCH_CHUNKS:
-                    flush()
+                batch.add(doc)
         except DocumentError as e:
             report.errors.append({"source": source, "error": str(e)})
             log.warning("skipped %s: %s", source, e)
@@ -121,10 +125,10 @@ def ingest(store, embedder, settings, paths: list[Path], collection: str, progre
             report.errors.append({"source": source, "error": f"cannot read ({e.strerror})"})
         if bar:
             bar.update(1)
-    flush()
+    batch.flush()
     if bar:
         bar.close()
-    for doc_id, meta in known.items():  # files gone from an ingested folder
+    for doc_id, meta in batch.known.items():  # files gone from an ingested folder
         path = meta.get("path", "")
         if doc_id not in seen and any(path.startswith(str(r) + os.sep) for r in roots):
             store.delete_document(collection, doc_id)

@@ -6,11 +6,14 @@ Fusion is a weighted blend of min-max normalised scores (default) or weighted re
 pseudo-relevance feedback (dense Rocchio, RM3) was tried there and did not help, so it is not shipped.
 
 The BM25 side is rebuilt from the Chroma collection whenever the collection's version changes, so it
-always matches what is indexed after incremental ingests and deletions.
+always matches what is indexed after incremental ingests and deletions; it is cached on disk under the
+data dir so a new process (a `rag ask`, a server restart) loads it instead of rebuilding it.
 """
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +25,7 @@ from .types import Chunk, Hit
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 MODES = ("hybrid", "dense", "bm25")
+CACHE_FORMAT = 1   # bump when BM25Side or the tokenisation changes
 
 
 @lru_cache(maxsize=1)
@@ -128,9 +132,39 @@ class Retriever:
             with self._lock:
                 side = self._bm25.get(collection)
                 if side is None or side.version != version:
-                    chunks = self.store.all_chunks(collection) if version >= 0 else []
-                    side = self._bm25[collection] = BM25Side.build(chunks, version, self.settings)
-                    log.info("BM25 index of %s rebuilt: %d chunks (version %d)", collection, len(chunks), version)
+                    side = self._bm25[collection] = self._load_or_build(collection, version)
+        return side
+
+    def _load_or_build(self, collection: str, version: int) -> BM25Side:
+        """The BM25 side from its disk cache under the data dir when that matches the collection (same
+        Chroma collection id, version and BM25 settings); else rebuilt from Chroma and cached."""
+        if version < 0:
+            return BM25Side.build([], version, self.settings)
+        s = self.settings
+        key = (CACHE_FORMAT, self.store.uid(collection), version, s.bm25_k1, s.bm25_b, s.index_title)
+        path = s.data_dir / "bm25" / f"{collection}.pickle"
+        try:
+            with open(path, "rb") as f:
+                if pickle.load(f) == key:
+                    side = BM25Side(*pickle.load(f))
+                    log.info("BM25 index of %s loaded from %s", collection, path)
+                    return side
+        except FileNotFoundError:
+            pass
+        except Exception as e:  # a damaged or old cache is only a cache
+            log.warning("ignoring BM25 cache %s (%s)", path, e)
+        chunks = self.store.all_chunks(collection)
+        side = BM25Side.build(chunks, version, s)
+        log.info("BM25 index of %s rebuilt: %d chunks (version %d)", collection, len(chunks), version)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(key, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((side.version, side.chunks, side.model), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError as e:
+            log.warning("cannot write BM25 cache %s (%s)", path, e)
         return side
 
     def search(self, query: str, collection: str, k: int = 10, mode: str = "hybrid",

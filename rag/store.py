@@ -75,6 +75,10 @@ class ChromaStore:
             return -1
         return int((col.metadata or {}).get("version", 0))
 
+    def uid(self, name: str) -> str:
+        """Chroma's id of the chunks collection: new whenever the collection is re-created."""
+        return str(self.client.get_collection(f"{name}.chunks", embedding_function=None).id)
+
     def _bump(self, name: str) -> None:
         col = self.client.get_collection(f"{name}.chunks", embedding_function=None)
         meta = dict(col.metadata or {})

@@ -105,7 +105,7 @@ def make_rag(request, tmp_path, embedder):
         settings = dict(data_dir=tmp_path / "data", collection=f"t{next(counter)}{time.time_ns() % 10**9}")
         if request.param == "server":
             settings["chroma_url"] = request.getfixturevalue("chroma_server")
-        return Rag(load_settings(**settings, **overrides), embedder=embedder)
+        return Rag(load_settings(**(settings | overrides)), embedder=embedder)
 
     make.backend = request.param
     return make

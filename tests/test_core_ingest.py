@@ -151,3 +151,22 @@ def test_collection_names(tmp_path, embedder, name):
     folder = build_corpus(tmp_path / "docs")
     rag.ingest([folder / "memo.txt"], collection=name)
     assert name in rag.status()["collections"]
+
+
+def test_bm25_side_is_cached_on_disk_and_follows_the_store(make_rag, tmp_path, monkeypatch):
+    folder = build_corpus(tmp_path / "src")
+    rag = make_rag()
+    rag.ingest([folder])
+    name = rag.settings.collection
+    first = rag.search("meal allowance", k=3, mode="bm25")
+    assert (rag.settings.data_dir / "bm25" / f"{name}.pickle").is_file()
+
+    fresh = make_rag(collection=name)            # a new process: loads the cache, does not page Chroma
+    monkeypatch.setattr(type(fresh.store), "all_chunks", lambda *a: pytest.fail("rebuilt despite a valid cache"))
+    assert [h.chunk.id for h in fresh.search("meal allowance", k=3, mode="bm25")] == [h.chunk.id for h in first]
+    monkeypatch.undo()
+
+    (folder / "extra.md").write_text("The meal allowance for trainees is £15 per day.\n", "utf-8")
+    rag.ingest([folder])                         # the collection changed: the cache no longer matches
+    again = make_rag(collection=name)
+    assert any(h.chunk.source.endswith("extra.md") for h in again.search("meal allowance trainees", k=3, mode="bm25"))

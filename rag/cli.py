@@ -63,7 +63,8 @@ def cmd_search(rag, a):
     hits = rag.search(a.query, k=a.k, collection=a.collection, mode=a.mode)
     if a.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
-    for h in hits if not a.json else []:
+        return 0
+    for h in hits:
         print(f"{h.rank:>3}. {h.score:.4f}  {h.chunk.source}, {h.chunk.locator}\n     {' '.join(h.chunk.text.split())[:200]}")
     return 0
 
@@ -104,6 +105,12 @@ def cmd_eval(rag, a):
     return eval_main(rag, a)
 
 
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Cited answers over your documents.")
     p.add_argument("--data-dir", help="where the index lives (RAG_DATA_DIR, default .rag)")
@@ -123,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true")
     sp = command("search", cmd_search, "retrieval only: ranked chunks")
     sp.add_argument("query", nargs="?")
-    sp.add_argument("--k", type=int, default=10)
+    sp.add_argument("--k", type=positive, default=10)
     sp.add_argument("--queries", help="JSONL file of {id, question}: one JSONL result line per query")
     sp.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
     sp.add_argument("--json", action="store_true")

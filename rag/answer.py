@@ -31,7 +31,6 @@ _DATE = re.compile(r"\b((\d{1,2} )?(January|February|March|April|May|June|July|A
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|"
                      r"thousand|million|billion|dozen|half|double|twice)\b", re.I)
 REFUSAL = "The sources do not cover this question."
-SEE_ALSO = "Closest passages:"
 QUESTION_TERMS = {"who", "what", "when", "where", "which", "why", "how", "whom", "whose", "doe", "did", "is"}
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import RagError
+from .retrieval import MODES
 
 
 def _print_answer(a) -> None:
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("query", nargs="?")
     sp.add_argument("--k", type=positive, default=10)
     sp.add_argument("--queries", help="JSONL file of {id, question}: one JSONL result line per query")
-    sp.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    sp.add_argument("--mode", choices=MODES, default="hybrid")
     sp.add_argument("--json", action="store_true")
     sp = command("status", cmd_status, "what is indexed")
     sp.add_argument("--json", action="store_true")

@@ -194,5 +194,5 @@ class Retriever:
         found = self.store.dense_ids(collection, vector, k)
         missing = [i for i, _ in found if i not in side.by_id]
         extra = {c.id: c for c in self.store.chunks(collection, missing)} if missing else {}
-        chunks = side.by_id | extra if extra else side.by_id
-        return [(chunks[i], score) for i, score in found if i in chunks]
+        hits = [(side.by_id.get(i) or extra.get(i), score) for i, score in found]
+        return [(c, score) for c, score in hits if c is not None]

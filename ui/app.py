@@ -94,9 +94,10 @@ def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | N
         return FileResponse(WIDGET / "widget.js", media_type="text/javascript",
                             headers={"Cache-Control": "public, max-age=300"})
 
+    page = (STATIC / "embed.html").read_text("utf-8")   # read once, not on every widget open
+
     @app.get("/embed", response_class=HTMLResponse, include_in_schema=False)
     def embed(title: str = Query("Ask the sources", max_length=80)):
-        page = (STATIC / "embed.html").read_text("utf-8")
         return page.replace("{title}", html.escape(title)).replace("{examples}", html.escape(json.dumps(examples)))
 
     app.mount("/ui-static", StaticFiles(directory=STATIC), name="ui-static")

@@ -74,13 +74,14 @@ class Rag:
     def ask(self, question: str, history: list[dict] | None = None, collection: str | None = None) -> Answer:
         t0 = time.perf_counter()
         question = self._check(question)
-        name = self._existing(collection)
+        name = self._collection(collection)
+        version = self._version(name)   # read once: one store round trip per question, not 2 + citations
         query = resolve(question, history)
         qvec = self.embedder.embed([query])[0]
-        hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec)
+        hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec, version=version)
         t1 = time.perf_counter()
         text, refused, cites = extractive_answer(question, query, qvec, hits, self, self.settings,
-                                                 lambda doc_id: self.document(doc_id, name), locate)
+                                                 lambda doc_id: self.document(doc_id, name, version), locate)
         t2 = time.perf_counter()
         return Answer(question=question, answer=text, refused=refused, citations=cites, backend="extractive",
                       timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
@@ -102,10 +103,10 @@ class Rag:
                     cache.popitem(last=False)
         return np.stack([known[t] for t in texts])
 
-    def document(self, doc_id: str, collection: str | None = None) -> Document | None:
-        """A stored document by id (cached while the collection is unchanged)."""
+    def document(self, doc_id: str, collection: str | None = None, version: int | None = None) -> Document | None:
+        """A stored document by id (cached while the collection is unchanged, i.e. at the same version)."""
         name = self._collection(collection)
-        key = (name, doc_id, self.store.version(name))
+        key = (name, doc_id, self.store.version(name) if version is None else version)
         with self._lock:
             if key in self._docs:
                 self._docs.move_to_end(key)
@@ -135,10 +136,16 @@ class Rag:
 
     def _existing(self, collection: str | None) -> str:
         name = self._collection(collection)
-        if self.store.version(name) < 0:
+        self._version(name)
+        return name
+
+    def _version(self, name: str) -> int:
+        """The collection's version; NotFound when it is empty or does not exist."""
+        version = self.store.version(name)
+        if version < 0:
             raise NotFound(f"collection '{name}' is empty or does not exist; run `rag ingest` first"
                            + (f" (with --collection {name})" if name != self.settings.collection else ""))
-        return name
+        return version
 
     def _check(self, question: str) -> str:
         if not isinstance(question, str) or not question.strip():

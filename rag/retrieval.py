@@ -168,11 +168,11 @@ class Retriever:
         return side
 
     def search(self, query: str, collection: str, k: int = 10, mode: str = "hybrid",
-               vector: np.ndarray | None = None) -> list[Hit]:
+               vector: np.ndarray | None = None, version: int | None = None) -> list[Hit]:
         s = self.settings
         n = max(k, s.candidates)
         dense, lexical = [], []
-        version = self.store.version(collection)
+        version = self.store.version(collection) if version is None else version
         side = self.bm25(collection, version)
         if mode in ("hybrid", "dense") and side.chunks:
             if vector is None:

@@ -80,6 +80,20 @@ def test_ask_works_on_both_store_backends(make_rag, tmp_path):
     assert rag.ask("How do I reset my VPN password?").refused
 
 
+def test_ask_reads_the_collection_version_once(make_rag, tmp_path, monkeypatch):
+    """Against a Chroma server every version read is a round trip: one per question, however many
+    passages are cited."""
+    rag = make_rag()
+    rag.ingest([build_corpus(tmp_path / "docs")])
+    rag.ask("What are the core working hours?")   # warm: BM25 side built
+    calls = []
+    real = rag.store.version
+    monkeypatch.setattr(rag.store, "version", lambda name: calls.append(name) or real(name))
+    answer = rag.ask("How much is the meal allowance when travelling?")
+    assert answer.citations and not answer.refused
+    assert calls == [rag.settings.collection]
+
+
 def test_json_contract(fixture_rag, capsys, monkeypatch):
     monkeypatch.setenv("RAG_DATA_DIR", str(fixture_rag.settings.data_dir))
     assert cli_main(["ask", "--json", "How much is the meal allowance when travelling?"]) == 0

@@ -54,6 +54,12 @@ def candidate_sentences(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
     return out
 
 
+def embed_text(sentence) -> str:
+    """What a candidate sentence is embedded as: itself, after its document's title when it is short."""
+    hit, _, _, text = sentence
+    return text if len(text.split()) >= SHORT else f"{hit.chunk.title}. {text}"
+
+
 def answer_type(question: str) -> re.Pattern | None:
     """What a fitting sentence must contain: a date for "when ...?", a number for "how many ...?"."""
     return _DATE if _DATE_Q.search(question) else _NUMBER if _NUMBER_Q.search(question) else None
@@ -63,7 +69,7 @@ def score_sentences(question: str, query: str, qvec: np.ndarray, sentences: list
     """(evidence scores, sentence vectors)."""
     if not sentences:
         return np.zeros(0), np.zeros((0, len(qvec)))
-    texts = [s[3] if len(s[3].split()) >= SHORT else f"{s[0].chunk.title}. {s[3]}" for s in sentences]
+    texts = [embed_text(s) for s in sentences]
     vecs = embedder.embed(texts)
     cos = vecs @ qvec
     terms = query_terms(query)

@@ -4,6 +4,9 @@ Each chunk is indexed as "title + text" (settings.index_title) while its stored 
 Fusion is a weighted blend of min-max normalised scores (default) or weighted reciprocal rank fusion
 (settings.fusion). The defaults are tuned on the BEIR SciFact train split (evals/benchmarks/tune.py);
 pseudo-relevance feedback (dense Rocchio, RM3) was tried there and did not help, so it is not shipped.
+With settings.sentence_vectors the dense side also asks for the nearest sentences, and a chunk scores its
+cosine plus its best sentence's (`add_sentences`); off by default because it costs ~1.5x the embedding
+work at ingest (evals/benchmarks/RESULTS.md).
 
 The BM25 side is rebuilt from the Chroma collection whenever the collection's version changes, so it
 always matches what is indexed after incremental ingests and deletions; it is cached on disk under the
@@ -112,6 +115,17 @@ def blend(rankings: list[list[tuple[Chunk, float]]], weights: list[float]) -> li
     return sorted(((chunks[i], s) for i, s in scores.items()), key=lambda cs: -cs[1])
 
 
+def add_sentences(chunks: list[tuple[str, float]], sentences: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Dense score of a chunk = its cosine + its best sentence's cosine. A chunk missing from one list gets
+    that list's lowest score (it scored at most that there)."""
+    if not sentences or not chunks:
+        return chunks or sentences
+    c, s = dict(chunks), dict(sentences)
+    c_floor, s_floor = min(c.values()), min(s.values())
+    ids = dict.fromkeys([*c, *s])
+    return sorted(((i, c.get(i, c_floor) + s.get(i, s_floor)) for i in ids), key=lambda x: -x[1])
+
+
 def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]], settings) -> list[tuple[Chunk, float]]:
     weights = [settings.dense_weight, 1.0 - settings.dense_weight]
     if settings.fusion == "rrf":
@@ -192,6 +206,8 @@ class Retriever:
         """Chroma returns ids and distances only; the chunks come from the BM25 side's copy (the store
         is asked only for ids it does not have, after a concurrent ingest)."""
         found = self.store.dense_ids(collection, vector, k)
+        if self.settings.sentence_vectors:
+            found = add_sentences(found, self.store.dense_sentence_ids(collection, vector, 3 * k))
         missing = [i for i, _ in found if i not in side.by_id]
         extra = {c.id: c for c in self.store.chunks(collection, missing)} if missing else {}
         hits = [(side.by_id.get(i) or extra.get(i), score) for i, score in found]

@@ -1,7 +1,8 @@
 """The vector store: Chroma, embedded (PersistentClient) or a server (HttpClient), one code path.
 
-A user collection NAME is two Chroma collections: NAME.chunks (our vectors, chunk text and spans) and
-NAME.docs (one record per document: stored text and metadata, a 1-d placeholder vector).
+A user collection NAME is three Chroma collections: NAME.chunks (our vectors, chunk text and spans),
+NAME.docs (one record per document: stored text and metadata, a 1-d placeholder vector) and NAME.sentences
+(one vector per sentence of a chunk, id "<chunk id>:s<n>"; empty unless settings.sentence_vectors).
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ class ChromaStore:
         key = f"{name}.{kind}"
         if key not in self._cols:
             if create:
-                cfg = {"hnsw": {"space": "cosine", "ef_search": 100}} if kind == "chunks" else None
+                cfg = {"hnsw": {"space": "cosine", "ef_search": 100}} if kind != "docs" else None
                 self._cols[key] = self.client.get_or_create_collection(key, configuration=cfg, embedding_function=None)
             else:
                 try:
@@ -99,13 +100,19 @@ class ChromaStore:
             offset += PAGE
 
     def put_documents(self, name: str, items: list[tuple[Document, list[Chunk]]], vectors: np.ndarray,
-                      meta: dict) -> None:
-        """Add or replace documents with their chunks (old chunks deleted first: no duplicates remain)."""
+                      meta: dict, sentences: list[tuple[str, str]] = (), sentence_vectors: np.ndarray | None = None) -> None:
+        """Add or replace documents with their chunks and (id, doc id) sentences (old chunks and sentences
+        deleted first: no duplicates remain)."""
         if not items:
             return
-        col, docs = self._col(name, "chunks"), self._col(name, "docs")
+        col, docs, sents = self._col(name, "chunks"), self._col(name, "docs"), self._col(name, "sentences")
         ids = [d.id for d, _ in items]
         col.delete(where={"doc_id": {"$in": ids}})
+        sents.delete(where={"doc_id": {"$in": ids}})
+        for b in range(0, len(sentences), PAGE):
+            part = sentences[b:b + PAGE]
+            sents.add(ids=[i for i, _ in part], embeddings=sentence_vectors[b:b + PAGE],
+                      metadatas=[{"doc_id": d} for _, d in part])
         chunks = [c for _, cs in items for c in cs]
         for b in range(0, len(chunks), PAGE):
             part = chunks[b:b + PAGE]
@@ -121,6 +128,7 @@ class ChromaStore:
 
     def delete_document(self, name: str, doc_id: str) -> None:
         self._col(name, "chunks").delete(where={"doc_id": doc_id})
+        self._col(name, "sentences").delete(where={"doc_id": doc_id})
         self._col(name, "docs").delete(ids=[doc_id])
         self._bump(name)
 
@@ -158,6 +166,18 @@ class ChromaStore:
         got = col.query(query_embeddings=[vector], n_results=k, include=["distances"])
         return [(i, 1.0 - d) for i, d in zip(got["ids"][0], got["distances"][0])]
 
+    def dense_sentence_ids(self, name: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine of its best sentence) for the chunks among the k nearest sentences, best first."""
+        col = self._col(name, "sentences")
+        n = col.count()
+        if n == 0:
+            return []
+        got = col.query(query_embeddings=[vector], n_results=min(k, n), include=["distances"])
+        best: dict[str, float] = {}
+        for i, d in zip(got["ids"][0], got["distances"][0]):
+            best.setdefault(i.rsplit(":s", 1)[0], 1.0 - d)
+        return list(best.items())
+
     def chunks(self, name: str, ids: list[str]) -> list[Chunk]:
         got = self._col(name, "chunks").get(ids=ids, include=["documents", "metadatas"])
         return [_chunk_from(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
@@ -166,7 +186,7 @@ class ChromaStore:
         return self._col(name, "chunks").count()
 
     def drop(self, name: str) -> None:
-        for kind in ("chunks", "docs"):
+        for kind in ("chunks", "docs", "sentences"):
             try:
                 self.client.delete_collection(f"{name}.{kind}")
             except Exception:

@@ -55,11 +55,11 @@ def test_harness_end_to_end(dataset, tmp_path):
                         "--data-dir", str(tmp_path / "data"), "--cache", str(tmp_path / "vectors.npz")])
     assert out["corpus"] == {"documents": 4, "chunks": 4, "seconds": out["corpus"]["seconds"]}
     for split, n in (("test", 2), ("train", 1)):
-        for mode in scifact.MODES:
+        for mode in scifact.MODES + ("dense-abstract",):
             m = out["results"][split][mode]
             assert m["queries"] == n
             assert m["ndcg@10"] == 1.0 and m["mrr@10"] == 1.0 and m["recall@100"] == 1.0, (split, mode, m)
     md = (tmp_path / "out" / "results.md").read_text()
-    assert "ours: hybrid (default)" in md and "0.665" in md
+    assert "ours: hybrid (default)" in md and "0.665" in md and "1 vector per abstract" in md
     assert json.loads((tmp_path / "out" / "results.json").read_text())["settings"]["fusion"]
     assert (tmp_path / "vectors.npz").exists()

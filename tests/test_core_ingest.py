@@ -170,3 +170,45 @@ def test_bm25_side_is_cached_on_disk_and_follows_the_store(make_rag, tmp_path, m
     rag.ingest([folder])                         # the collection changed: the cache no longer matches
     again = make_rag(collection=name)
     assert any(h.chunk.source.endswith("extra.md") for h in again.search("meal allowance trainees", k=3, mode="bm25"))
+
+
+def test_sentence_vectors_follow_the_chunks_and_score_the_dense_side(make_rag, tmp_path):
+    """RAG_SENTENCE_VECTORS: one vector per sentence of every chunk, replaced and deleted with its document;
+    a chunk's dense score is its cosine plus its best sentence's."""
+    from rag.ingest import sentence_rows
+
+    folder = build_corpus(tmp_path / "src")
+    rag = make_rag(sentence_vectors=True)
+    rag.ingest([folder])
+    name = rag.settings.collection
+    sents = rag.store._col(name, "sentences").get(include=["metadatas"])
+    chunks = rag.store.all_chunks(name)
+    assert sents["ids"] and sorted(sents["ids"]) == sorted(i for i, _, _ in sentence_rows(chunks))
+    assert {m["doc_id"] for m in sents["metadatas"]} == {c.doc_id for c in chunks}
+
+    q = "How many books can members borrow at a time?"
+    vec = rag.embedder.embed([q])[0]
+    by_chunk = dict(rag.store.dense_ids(name, vec, len(chunks)))
+    best = dict(rag.store.dense_sentence_ids(name, vec, 3 * len(chunks)))   # what the retriever asks for
+    dense = rag.search(q, k=len(chunks), mode="dense")
+    assert {h.chunk.id for h in dense} == set(by_chunk)
+    floor = min(best.values())   # a chunk with no sentence among those gets the lowest sentence score
+    for h in dense:
+        assert h.score == pytest.approx(by_chunk[h.chunk.id] + best.get(h.chunk.id, floor), abs=1e-5)
+    assert "12 books" in dense[0].chunk.text
+
+    (folder / "memo.txt").write_text((folder / "memo.txt").read_text("utf-8").replace("12 books", "20 books"), "utf-8")
+    (folder / "notice.html").unlink()
+    rag.ingest([folder])
+    chunks = rag.store.all_chunks(name)
+    after = rag.store._col(name, "sentences").get()["ids"]
+    assert sorted(after) == sorted(i for i, _, _ in sentence_rows(chunks))   # no stale or duplicate rows
+    assert "20 books" in rag.search(q, k=1)[0].chunk.text
+
+
+def test_add_sentences_fills_a_missing_side_with_its_floor():
+    from rag.retrieval import add_sentences
+
+    fused = dict(add_sentences([("a", 0.9), ("b", 0.5)], [("b", 0.8), ("c", 0.7)]))
+    assert fused == pytest.approx({"a": 0.9 + 0.7, "b": 0.5 + 0.8, "c": 0.5 + 0.7})
+    assert add_sentences([("a", 0.9)], []) == [("a", 0.9)]

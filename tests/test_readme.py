@@ -13,9 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text("utf-8")
 
 
-def test_every_setting_is_documented():
-    for name in Settings.model_fields:
-        assert f"`RAG_{name.upper()}`" in README, f"RAG_{name.upper()} missing from the README settings table"
+def shown(value) -> str:
+    """A default as the README's settings table writes it."""
+    return "unset" if value is None else f"`{str(value).lower() if isinstance(value, bool) else value}`"
+
+
+def test_every_setting_is_documented_with_its_default():
+    rows = dict(re.findall(r"^\| `(RAG_[A-Z0-9_]+)` \| (.+?) \|", README, re.M))
+    assert set(rows) == {f"RAG_{name.upper()}" for name in Settings.model_fields}, "settings table out of date"
+    for name, field in Settings.model_fields.items():
+        assert rows[f"RAG_{name.upper()}"] == shown(field.default), f"RAG_{name.upper()}: README default is stale"
 
 
 def test_quickstart_is_two_commands_that_exist():

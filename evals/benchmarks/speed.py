@@ -3,7 +3,8 @@
     python -m evals.benchmarks.speed [--docs 120] [--repeats 3] [--sentences 400]
 
 1. ingest throughput: our `Rag.ingest_documents` vs the raw embedder alone on the same chunk texts, and vs
-   a plain llama-index VectorStoreIndex (same embedder, same Chroma, 256-token SentenceSplitter);
+   a plain llama-index VectorStoreIndex (same embedder, same Chroma, 256-token SentenceSplitter); and
+   ours with RAG_SENTENCE_VECTORS (the cost of also embedding every sentence);
 2. embedder: length-sorted vs naive batching (sentences/s), intra-op threads 1/2/4;
 3. hybrid query latency, query embedding included, over the 300 test queries (p50/p95), on the SciFact
    collection that `python -m evals.benchmarks.scifact` built (built here if missing).
@@ -40,7 +41,7 @@ def ingest_ratios(records, repeats: int, threads: int) -> dict:
     embedder = OnnxEmbedder(threads=threads, batch_size=base.embed_batch)
     docs = [to_document(r) for r in records]
     texts = [index_text(c, base) for d in docs for c in chunk_document(d, base.chunk_tokens, base.chunk_overlap)]
-    times = {"raw_embedder": [], "ours": [], "llama_index": []}
+    times = {"raw_embedder": [], "ours": [], "llama_index": [], "ours_sentence_vectors": []}
     embedder.embed(texts[:16])   # warm the session
     tmp = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     try:
@@ -53,8 +54,8 @@ def ingest_ratios(records, repeats: int, threads: int) -> dict:
                     t = time.perf_counter()
                     embedder.embed(texts)
                     times[system].append(time.perf_counter() - t)
-                elif system == "ours":
-                    rag = Rag(load_settings(data_dir=data), embedder=embedder)
+                elif system.startswith("ours"):
+                    rag = Rag(load_settings(data_dir=data, sentence_vectors=system != "ours"), embedder=embedder)
                     rag.store  # open the store before the clock starts, like llama-index's collection below
                     t = time.perf_counter()
                     rep = rag.ingest_documents(docs, collection="speed")
@@ -80,7 +81,9 @@ def ingest_ratios(records, repeats: int, threads: int) -> dict:
             "seconds_median": {k: round(v, 2) for k, v in med.items()},
             "docs_per_s": {k: round(len(docs) / v, 2) for k, v in med.items()},
             "ours_vs_raw_embedder": round(med["raw_embedder"] / med["ours"], 3),
-            "ours_vs_llama_index": round(med["llama_index"] / med["ours"], 3)}
+            "ours_vs_llama_index": round(med["llama_index"] / med["ours"], 3),
+            "sentence_vectors_vs_ours": round(med["ours"] / med["ours_sentence_vectors"], 3),
+            "sentence_vectors_vs_llama_index": round(med["llama_index"] / med["ours_sentence_vectors"], 3)}
 
 
 def embedder_batching(records, n: int, repeats: int) -> dict:

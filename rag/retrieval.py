@@ -207,7 +207,7 @@ class Retriever:
         is asked only for ids it does not have, after a concurrent ingest)."""
         found = self.store.dense_ids(collection, vector, k)
         if self.settings.sentence_vectors:
-            found = add_sentences(found, self.store.dense_sentence_ids(collection, vector, 3 * k))
+            found = add_sentences(found, self.store.dense_sentence_ids(collection, vector, k))
         missing = [i for i, _ in found if i not in side.by_id]
         extra = {c.id: c for c in self.store.chunks(collection, missing)} if missing else {}
         hits = [(side.by_id.get(i) or extra.get(i), score) for i, score in found]

@@ -168,11 +168,7 @@ class ChromaStore:
 
     def dense_sentence_ids(self, name: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine of its best sentence) for the chunks among the k nearest sentences, best first."""
-        col = self._col(name, "sentences")
-        n = col.count()
-        if n == 0:
-            return []
-        got = col.query(query_embeddings=[vector], n_results=min(k, n), include=["distances"])
+        got = self._col(name, "sentences").query(query_embeddings=[vector], n_results=k, include=["distances"])
         best: dict[str, float] = {}
         for i, d in zip(got["ids"][0], got["distances"][0]):
             best.setdefault(i.rsplit(":s", 1)[0], 1.0 - d)

@@ -189,7 +189,7 @@ def test_sentence_vectors_follow_the_chunks_and_score_the_dense_side(make_rag, t
     q = "How many books can members borrow at a time?"
     vec = rag.embedder.embed([q])[0]
     by_chunk = dict(rag.store.dense_ids(name, vec, len(chunks)))
-    best = dict(rag.store.dense_sentence_ids(name, vec, 3 * len(chunks)))   # what the retriever asks for
+    best = dict(rag.store.dense_sentence_ids(name, vec, len(chunks)))   # as many sentences as chunks, like the retriever
     dense = rag.search(q, k=len(chunks), mode="dense")
     assert {h.chunk.id for h in dense} == set(by_chunk)
     floor = min(best.values())   # a chunk with no sentence among those gets the lowest sentence score

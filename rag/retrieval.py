@@ -5,8 +5,8 @@ Fusion is a weighted blend of min-max normalised scores (default) or weighted re
 (settings.fusion). The defaults are tuned on the BEIR SciFact train split (evals/benchmarks/tune.py);
 pseudo-relevance feedback (dense Rocchio, RM3) was tried there and did not help, so it is not shipped.
 With settings.sentence_vectors the dense side also asks for the nearest sentences, and a chunk scores its
-cosine plus its best sentence's (`add_sentences`); off by default because it costs ~1.5x the embedding
-work at ingest (evals/benchmarks/RESULTS.md).
+cosine plus its best sentence's (`add_sentences`); off by default because ingest takes 1.6x as long
+(evals/benchmarks/RESULTS.md).
 
 The BM25 side is rebuilt from the Chroma collection whenever the collection's version changes, so it
 always matches what is indexed after incremental ingests and deletions; it is cached on disk under the

@@ -1,126 +1,71 @@
-"""Extractive answering: pick the sentences of the top passages that answer the question, cite each.
+"""Extractive answers: refuse or pick the scored evidence that answers the question, and cite each pick.
 
-Every sentence is scored by   evidence = W_DENSE * cosine(query, sentence) + W_LEX * coverage,
-where coverage is the share of the query's content terms (stemmed, stop words out) found in the
-sentence. The answer is refused when the best evidence is below Settings.refuse_below, a threshold
-calibrated on evals/datasets/corpus_qa.jsonl (see evals/calibrate.py); no per-question rules.
+The evidence is judged in rag/evidence.py: each sentence's share of the question's softmax, and the
+probability that the sources answer the question at all. The answer is refused when that probability is
+below the threshold calibrated with the scorer (rag/scorer.json, overridable by RAG_REFUSE_BELOW); else it
+leads with the best sentence and adds at most two more whose share is at least KEEP_RATIO of the best's,
+within the word budget, none repeating another. No per-question rules.
 """
 from __future__ import annotations
 
 import re
 
-import numpy as np
+from .chunking import locate
+from .evidence import labelled
+from .types import Citation, Evidence
 
-from .chunking import clean_sentence, sentence_spans, strip_refs
-from .retrieval import bm25_tokens
-from .types import Citation, Hit
-
-W_DENSE, W_LEX = 0.6, 0.4
-TYPE_PENALTY = 0.6      # a sentence without the kind of answer the question asks for (a date, a number)
-PREV_WEIGHT = 0.5       # share of credit for query terms found only in the previous sentence
-SHORT = 8               # sentences shorter than this are embedded with their document's title as context
-KEEP_RATIO = 0.85       # further sentences must score at least this share of the best one
-REDUNDANT = 0.92        # a sentence this similar to a chosen one adds nothing
-MIN_WORDS = 3
-_DATE_Q = re.compile(r"^\s*(when\b|(in |on )?what (year|date|day|month)\b|how long ago\b)", re.I)
-_NUMBER_Q = re.compile(r"\bhow (much|many|big|large|long)\b|\bwhat (percentage|proportion|share|amount|number)\b", re.I)
-_DATE = re.compile(r"\b((\d{1,2} )?(January|February|March|April|May|June|July|August|September|October|November|"
-                   r"December)( \d{1,2})?,? )?(1[89]\d\d|20\d\d)\b|\b(January|February|March|April|May|June|July|August|September|"
-                   r"October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
-                   r"|\b(yesterday|today|tomorrow|last|next) (week|month|year)\b", re.I)
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|"
-                     r"thousand|million|billion|dozen|half|double|twice)\b", re.I)
 REFUSAL = "The sources do not cover this question."
-QUESTION_TERMS = {"who", "what", "when", "where", "which", "why", "how", "whom", "whose", "doe", "did", "is"}
+KEEP_RATIO = 0.1    # a further sentence must score at least this share of the best one (chosen on the dev sets)
+REDUNDANT = 0.8     # a sentence sharing this share of its words with a chosen one adds nothing
 
 
-def query_terms(query: str) -> set[str]:
-    return {t for t in bm25_tokens([query])[0] if t not in QUESTION_TERMS}
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
 
 
-def candidate_sentences(hits: list[Hit]) -> list[tuple[Hit, int, int, str]]:
-    """(hit, start, end, cleaned text) for every sentence of the hits, each span once."""
-    out, seen = [], set()
-    for hit in hits:
-        c = hit.chunk
-        for s, e in sentence_spans(c.text):
-            s, e = strip_refs((s, e), c.text)
-            key = (c.doc_id, c.start + s)
-            text = clean_sentence(c.text[s:e])
-            if key in seen or len(text.split()) < MIN_WORDS or text.startswith("#"):  # markdown headings
-                continue
-            seen.add(key)
-            out.append((hit, c.start + s, c.start + e, text))
-    return out
-
-
-def embed_text(sentence) -> str:
-    """What a candidate sentence is embedded as: itself, after its document's title when it is short."""
-    hit, _, _, text = sentence
-    return text if len(text.split()) >= SHORT else f"{hit.chunk.title}. {text}"
-
-
-def answer_type(question: str) -> re.Pattern | None:
-    """What a fitting sentence must contain: a date for "when ...?", a number for "how many ...?"."""
-    return _DATE if _DATE_Q.search(question) else _NUMBER if _NUMBER_Q.search(question) else None
-
-
-def score_sentences(question: str, query: str, qvec: np.ndarray, sentences: list, embedder):
-    """(evidence scores, sentence vectors)."""
-    if not sentences:
-        return np.zeros(0), np.zeros((0, len(qvec)))
-    texts = [embed_text(s) for s in sentences]
-    vecs = embedder.embed(texts)
-    cos = vecs @ qvec
-    terms = query_terms(query)
-    sent_terms = [set(t) for t in bm25_tokens(texts)]
-    cover = np.zeros(len(sentences))
-    for i, own in enumerate(sent_terms):   # the previous sentence of the same passage counts half ("these zones")
-        prev = sent_terms[i - 1] if i and sentences[i - 1][0] is sentences[i][0] else set()
-        cover[i] = (len(terms & own) + PREV_WEIGHT * len(terms & (prev - own))) / len(terms) if terms else 0.0
-    scores = W_DENSE * cos + W_LEX * cover
-    wanted = answer_type(question)
-    if wanted is not None:
-        # a date is not an amount: look for numbers only outside date expressions
-        found = [wanted.search(s[3] if wanted is _DATE else _DATE.sub(" ", s[3])) for s in sentences]
-        scores *= np.array([1.0 if f else TYPE_PENALTY for f in found])
-    return scores, vecs
-
-
-def select(scores: np.ndarray, vecs: np.ndarray, sentences: list, max_sentences: int, max_words: int) -> list[int]:
-    order = np.argsort(-scores, kind="stable")
+def select(evidence: list[Evidence], max_sentences: int, max_words: int) -> list[Evidence]:
+    """The answer's sentences from evidence sorted best first: the best, then close seconds."""
     chosen, words = [], 0
-    for i in order:
-        if len(chosen) >= max_sentences or scores[i] < KEEP_RATIO * scores[order[0]]:
+    for ev in evidence:
+        if len(chosen) >= max_sentences or ev.score < KEEP_RATIO * evidence[0].score:
             break
-        n = len(sentences[i][3].split())
-        if chosen and (words + n > max_words or max(vecs[chosen] @ vecs[i]) > REDUNDANT):
+        n, own = len(ev.full_text.split()), _words(ev.full_text)
+        overlaps = any(ev.hit.chunk.doc_id == c.hit.chunk.doc_id and ev.start < c.end and c.start < ev.end
+                       for c in chosen)
+        similar = any(len(own & _words(c.full_text)) >= REDUNDANT * max(len(own), 1) for c in chosen)
+        if chosen and (words + n > max_words or overlaps or similar):
             continue
-        chosen.append(int(i))
+        chosen.append(ev)
         words += n
     return chosen
 
 
-def cite(sentences: list, picks: list[int], scores: np.ndarray, documents, locate) -> list[Citation]:
+def cite(picks: list[Evidence], documents) -> list[Citation]:
+    """Citations [1], [2], ... of the picks; documents(doc_id) gives the stored document for its locator."""
     cites = []
-    for n, i in enumerate(picks, start=1):
-        hit, s, e, _ = sentences[i]
-        c, doc = hit.chunk, documents(hit.chunk.doc_id)
+    for n, ev in enumerate(picks, start=1):
+        c = ev.hit.chunk
+        doc = documents(c.doc_id)
         cites.append(Citation(n=n, doc_id=c.doc_id, source=c.source, title=c.title, date=c.date,
-                              locator=locate(doc, s) if doc else c.locator, start=s, end=e,
-                              quote=c.text[s - c.start:e - c.start], score=float(scores[i])))
+                              locator=locate(doc, ev.start) if doc else c.locator, start=ev.start, end=ev.end,
+                              quote=ev.quote, score=ev.score))
     return cites
 
 
-def extractive_answer(question: str, query: str, qvec, hits: list[Hit], embedder, settings, documents, locate):
-    """(answer text, refused, citations)."""
-    sentences = candidate_sentences(hits)
-    scores, vecs = score_sentences(question, query, qvec, sentences, embedder)
-    if len(sentences) == 0 or scores.max() < settings.refuse_below:
-        see_also = [int(i) for i in np.argsort(-scores, kind="stable")[:2]] if len(sentences) else []
-        cites = cite(sentences, see_also, scores, documents, locate)
-        return REFUSAL, True, cites
-    picks = select(scores, vecs, sentences, settings.max_sentences, settings.max_words)
-    cites = cite(sentences, picks, scores, documents, locate)
-    text = " ".join(f"{sentences[i][3]} [{c.n}]" for i, c in zip(picks, cites))
-    return text, False, cites
+def shown(question: str, ev: Evidence, n: int) -> str:
+    """One pick as the answer shows it: its sentence(s), each followed by the marker (a sentence brought
+    along with its neighbour is inside the same cited span), after its section heading when the sentence
+    needs it (evidence.labelled)."""
+    text = f"{ev.lead} [{n}] {ev.text} [{n}]" if ev.lead else f"{ev.text} [{n}]"
+    return f"{ev.heading}: {text}" if labelled(question, ev) else text
+
+
+def extractive_answer(question: str, evidence: list[Evidence], answerable: float, threshold: float, settings,
+                      documents):
+    """(answer text, refused, citations) from evidence sorted best first and the probability that it
+    answers the question."""
+    if not evidence or answerable < threshold:
+        return REFUSAL, True, cite(evidence[:2], documents)
+    picks = select(evidence, settings.max_sentences, settings.max_words)
+    cites = cite(picks, documents)
+    return " ".join(shown(question, ev, c.n) for ev, c in zip(picks, cites)), False, cites

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from .answer import extractive_answer
-from .chunking import locate
 from .conversation import resolve
+from .evidence import candidates, features, judge, load_scorer
+from .text import sentence_text
 from .errors import NotFound, QuestionError
 from .settings import Settings, load_settings
-from .types import Answer, Document, Hit, IngestReport
+from .types import Answer, Document, Evidence, Hit, IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,6 @@ class Rag:
         self.settings = settings or load_settings()
         self._embedder, self._store, self._retriever = embedder, store, None
         self._docs: OrderedDict = OrderedDict()
-        self._sentence_vectors: OrderedDict = OrderedDict()   # answer sentences recur across questions
         self._lock = threading.Lock()
 
     @property
@@ -80,28 +80,51 @@ class Rag:
         qvec = self.embedder.embed([query])[0]
         hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec, version=version)
         t1 = time.perf_counter()
-        text, refused, cites = extractive_answer(question, query, qvec, hits, self, self.settings,
-                                                 lambda doc_id: self.document(doc_id, name, version), locate)
+        model = load_scorer()
+        evidence, x = self._evidence(question, query, qvec, hits, name, version)
+        evidence, answerable = judge(evidence, x, model)
+        threshold = model["threshold"] if self.settings.refuse_below is None else self.settings.refuse_below
+        text, refused, cites = extractive_answer(question, evidence, answerable, threshold, self.settings,
+                                                 lambda doc_id: self.document(doc_id, name, version))
         t2 = time.perf_counter()
+        log.info("ask %r -> %s (answerable %.3f)", question[:200], "refused" if refused else "answered", answerable)
         return Answer(question=question, answer=text, refused=refused, citations=cites, backend="extractive",
                       timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
                                   "total": (t2 - t0) * 1000})
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """The embedder, with an LRU cache (sentences of popular passages are embedded once)."""
-        if not texts:
+    def evidence(self, question: str, history: list[dict] | None = None,
+                 collection: str | None = None) -> tuple[list[Evidence], np.ndarray]:
+        """The answer candidates `ask` would consider and their feature rows (evidence.FEATURES), unscored:
+        what the scorer is trained on (evals/train_scorer.py)."""
+        question = self._check(question)
+        name = self._collection(collection)
+        version = self._version(name)
+        query = resolve(question, history)
+        qvec = self.embedder.embed([query])[0]
+        hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec, version=version)
+        return self._evidence(question, query, qvec, hits, name, version)
+
+    def _evidence(self, question, query, qvec, hits, name, version) -> tuple[list[Evidence], np.ndarray]:
+        evidence = candidates(question, hits)
+        vecs = self._candidate_vectors(name, evidence)
+        return evidence, features(question, query, qvec, evidence, vecs, self.retriever.bm25(name, version).idf)
+
+    def _candidate_vectors(self, name: str, evidence) -> np.ndarray:
+        """The candidates' vectors computed at ingest; a candidate without one (an index written by an older
+        version) is embedded now."""
+        if not evidence:
             return np.zeros((0, self.embedder.dim), np.float32)
-        cache = self._sentence_vectors
-        with self._lock:
-            known = {t: cache[t] for t in texts if t in cache}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        ids = [f"{ev.hit.chunk.id}:s{ev.index}" for ev in evidence]
+        stored = self.store.sentence_vectors(name, ids)
+        missing = [(i, ev) for i, ev in zip(ids, evidence) if i not in stored]
         if missing:
-            known.update(zip(missing, self.embedder.embed(missing)))
-            with self._lock:
-                cache.update((t, known[t]) for t in missing)
-                while len(cache) > 20_000:
-                    cache.popitem(last=False)
-        return np.stack([known[t] for t in texts])
+            texts = []
+            for _, ev in missing:
+                c = ev.hit.chunk
+                s, e, _ = c.sentences[ev.index]
+                texts.append(sentence_text(c.title, c.text[s - c.start:e - c.start]))
+            stored.update(zip((i for i, _ in missing), self.embedder.embed(texts)))
+        return np.stack([stored[i] for i in ids])
 
     def document(self, doc_id: str, collection: str | None = None, version: int | None = None) -> Document | None:
         """A stored document by id (cached while the collection is unchanged, i.e. at the same version)."""

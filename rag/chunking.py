@@ -1,20 +1,19 @@
-"""Sentences and token-aware chunks with exact character spans, and human locators."""
+"""Token-aware chunks of whole sentences with exact character spans, their answer candidates, and
+human locators."""
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from functools import lru_cache
 
 from .settings import tiktoken_offline
+from .text import MONTHS, blocks_of, segment_block, strip_refs
 from .types import Chunk, Document
 
-# A sentence ends at . ! ? (plus closing quotes/brackets and reference markers like [6][8]) followed by
-# whitespace, or at a line break. Abbreviations and initials do not end sentences.
-_END = re.compile(r"""[.!?]+["'”’)\]]*(?:\[\d+\])*(?=\s)|\n""")
-_ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "no", "vs", "etc", "e.g", "i.e", "inc", "ltd", "co", "jr",
-           "sr", "fig", "al", "approx", "dept", "gov", "u.s", "u.k", "jan", "feb", "mar", "apr", "jun",
-           "jul", "aug", "sep", "sept", "oct", "nov", "dec", "p", "pp"}
-_REF_MARKERS = re.compile(r"(?:\[\d+\])+")
+MIN_WORDS = 2           # shorter units are never answer candidates
+_DATELINE = re.compile(rf"^(\w+day,? )?(({MONTHS})\.? \d{{1,2}},? \d{{4}}|\d{{1,2}} ({MONTHS}) \d{{4}}|\d{{4}}-\d\d-\d\d)"
+                       rf"\b|^(by|updated|published|posted)\b", re.I)
 
 
 @lru_cache(maxsize=1)
@@ -29,89 +28,69 @@ def count_tokens(text: str) -> int:
     return len(encoder().encode(text, disallowed_special=()))
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """(start, end) of each sentence in text[start:end], whitespace trimmed, offsets into text."""
-    end = len(text) if end is None else end
-    spans, s = [], start
-    for m in _END.finditer(text, start, end):
-        if m.group() != "\n":
-            word = re.search(r"([\w.]+)[.!?]+$", text[max(s, m.start() - 12):m.start() + 1])
-            if word and (word.group(1).lower().rstrip(".") in _ABBREV or re.fullmatch(r"[A-Z]", word.group(1))):
-                continue
-        _add_span(text, s, m.end(), spans)
-        s = m.end()
-    _add_span(text, s, end, spans)
-    return spans
-
-
-def _add_span(text: str, s: int, e: int, spans: list) -> None:
-    seg = text[s:e]
-    lead = len(seg) - len(seg.lstrip())
-    trail = len(seg) - len(seg.rstrip())
-    if seg.strip():
-        spans.append((s + lead, e - trail))
-
-
-def strip_refs(span: tuple[int, int], text: str) -> tuple[int, int]:
-    """Trim the source's own trailing reference markers ("...systems.[6][8]") off a sentence span."""
-    s, e = span
-    m = re.search(r"(?:\[\d+\])+$", text[s:e])
-    return (s, s + m.start()) if m and m.start() > 0 else span
-
-
-def clean_sentence(quote: str) -> str:
-    """Quote text as shown in an answer: one line, without the source's [n] markers."""
-    return re.sub(r"\s+", " ", _REF_MARKERS.sub("", quote)).strip()
-
-
 def locate(doc: Document, offset: int) -> str:
-    """Human locator of an offset: page, heading and paragraph where known."""
+    """Human locator of an offset: page and section heading where known, else the paragraph."""
     parts = []
     if doc.pages:
-        parts.append(f"page {_index(doc.pages, offset)}")
-    heading = next((h for pos, h in reversed(doc.headings) if pos <= offset), None)
-    if heading:
-        parts.append(f"section “{heading[:60]}”")
-    if doc.paragraphs:
-        parts.append(f"paragraph {_index(doc.paragraphs, offset)}")
+        parts.append(f"page {max(bisect.bisect_right(doc.pages, offset), 1)}")
+    title = (doc.title or "").strip().lower()
+    headings = [(pos, h) for pos, h in doc.headings if h.strip().lower() != title]   # the title names no section
+    k = bisect.bisect_right([pos for pos, _ in headings], offset)
+    if k:
+        parts.append(f"section “{headings[k - 1][1][:60].strip()}”")
+    if not parts and doc.paragraphs:
+        parts.append(f"paragraph {max(bisect.bisect_right(doc.paragraphs, offset), 1)}")
     return ", ".join(parts) or "text"
 
 
-def _index(starts: list[int], offset: int) -> int:
-    n = 0
-    for i, s in enumerate(starts):
-        if s <= offset:
-            n = i + 1
-        else:
-            break
-    return max(n, 1)
+def units(doc: Document) -> list[tuple[int, int, str]]:
+    """(start, end, kind) of every sentence of the document in order; kind is its block's kind, "title"
+    for a block that repeats the document title, "dateline" for a short date/byline block."""
+    title = (doc.title or "").strip().lower()
+    out = []
+    for s, e, kind in blocks_of(doc.text, doc.blocks):
+        block = doc.text[s:e]
+        if kind != "heading" and title and block.strip().lower() == title:
+            kind = "title"
+        elif kind == "text" and len(block.split()) <= 8 and _DATELINE.search(block):
+            kind = "dateline"
+        out.extend((s + a, s + b, kind) for a, b in segment_block(block, kind))
+    return out
+
+
+def is_candidate(text: str, kind: str) -> bool:
+    """Can this sentence be (part of) an answer? Never a heading or title; code counts from one word."""
+    if kind in ("heading", "title"):
+        return False
+    return len(text.split()) >= (1 if kind == "code" else MIN_WORDS)
 
 
 def chunk_document(doc: Document, max_tokens: int = 256, overlap: int = 40) -> list[Chunk]:
     """Pack whole sentences into chunks of about max_tokens; neighbours share up to `overlap` tokens."""
-    units = []  # (start, end, tokens); sentences longer than max_tokens are split at word boundaries
-    for s, e in sentence_spans(doc.text):
+    parts = []  # (start, end, tokens, kind); sentences longer than max_tokens are split at word boundaries
+    for s, e, kind in units(doc):
         n = count_tokens(doc.text[s:e])
         if n <= max_tokens:
-            units.append((s, e, n))
+            parts.append((s, e, n, kind))
         else:
-            units.extend(_split_long(doc.text, s, e, max_tokens))
+            parts.extend((a, b, m, kind) for a, b, m in _split_long(doc.text, s, e, max_tokens))
     chunks, i = [], 0
-    while i < len(units):
+    while i < len(parts):
         j, total = i, 0
-        while j < len(units) and (j == i or total + units[j][2] <= max_tokens):
-            total += units[j][2]
+        while j < len(parts) and (j == i or total + parts[j][2] <= max_tokens):
+            total += parts[j][2]
             j += 1
-        start, end = units[i][0], units[j - 1][1]
+        start, end = parts[i][0], parts[j - 1][1]
+        sents = [(*strip_refs((s, e), doc.text), kind) for s, e, _, kind in parts[i:j]]
         chunks.append(Chunk(id=f"{doc.id}:{len(chunks)}", doc_id=doc.id, source=doc.source, title=doc.title,
                             date=doc.date, start=start, end=end, text=doc.text[start:end],
-                            locator=locate(doc, start)))
-        if j >= len(units):
+                            locator=locate(doc, start), sentences=sents))
+        if j >= len(parts):
             break
         back, k = 0, j               # step back over whole sentences worth at most `overlap` tokens
-        while k - 1 > i and back + units[k - 1][2] <= overlap:
+        while k - 1 > i and back + parts[k - 1][2] <= overlap:
             k -= 1
-            back += units[k][2]
+            back += parts[k][2]
         i = k
     return chunks
 

@@ -1,14 +1,18 @@
 """Readers: a file -> (stored text, title, date, structure). Bad files raise DocumentError."""
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
 import re
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
 from .errors import DocumentError
+from .markup import TextBuilder
+from .plaintext import soft_break
 from .types import Document
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
@@ -36,64 +40,75 @@ def find_date(text: str) -> str | None:
     return None
 
 
-def line_starts(text: str, blank_line_separated: bool = False) -> list[int]:
-    """Offsets where paragraphs start: non-empty lines, or blocks separated by blank lines."""
-    sep = r"\n[ \t]*\n\s*" if blank_line_separated else r"\n\s*"
-    starts = [0] if text[:1].strip() else []
-    starts += [m.end() for m in re.finditer(sep, text) if m.end() < len(text)]
-    if not starts or starts[0] != 0:
-        first = len(text) - len(text.lstrip())
-        starts = sorted({first, *starts})
-    return starts
-
-
-def _decode(data: bytes, what: str) -> str:
+def _decode(data: bytes, what: str, declared: str | None = None) -> str:
+    """Text of a file: UTF-8 with a BOM, else the declared charset (unless the bytes are valid UTF-8 beyond
+    ASCII: a wrong label), else UTF-8, else charset_normalizer's confident guess."""
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
     if b"\x00" in data[:8192]:
         raise DocumentError(f"looks binary, not {what} text; export it as .txt/.md/.pdf/.docx")
     try:
-        return data.decode("utf-8-sig")
+        utf8, error = data.decode("utf-8"), None
     except UnicodeDecodeError as e:
-        raise DocumentError(f"not UTF-8 ({e.reason} at byte {e.start}); re-save it as UTF-8") from None
+        utf8, error = None, e
+    if declared and (utf8 is None or utf8.isascii()):      # valid non-ASCII UTF-8 outranks a wrong label
+        try:
+            name = codecs.lookup(declared).name
+            if name in ("latin-1", "iso8859-1", "ascii"):    # as browsers do: these labels mean windows-1252
+                try:
+                    return data.decode("cp1252")
+                except UnicodeDecodeError:
+                    return data.decode("latin-1")
+            return data.decode(name)
+        except (LookupError, UnicodeDecodeError):
+            pass
+    if utf8 is not None:
+        return utf8
+    guessed = _guess_encoding(data)
+    if guessed is None:
+        raise DocumentError(f"not UTF-8 ({error.reason} at byte {error.start}); re-save it as UTF-8") from None
+    return guessed
+
+
+def _guess_encoding(data: bytes) -> str | None:
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None or best.chaos > 0.2:
+        return None
+    for m in matches:     # ties are common on short texts: prefer the Western code page when it reads as well
+        if m.chaos <= best.chaos and {"cp1252", "latin_1"} & set(m.could_be_from_charset):
+            best = m
+            break
+    text = str(best)
+    return None if re.search(r"[\x00-\x08\x0e-\x1f\x7f]", text) else text
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)|<\?xml[^>]+encoding=["']([\w.:-]+)""", re.I)
 
 
 def _read_text(data: bytes, markdown: bool) -> dict:
+    from .markup import render_markdown
+    from .plaintext import render_plain
+
     text = _decode(data, "plain")
-    headings = []
-    if markdown:
-        headings = [(m.start(), m.group(1).strip()) for m in re.finditer(r"(?m)^#{1,6}[ \t]+(.+)$", text)]
+    parsed = render_markdown(text) if markdown else render_plain(text)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    title = headings[0][1] if headings else (lines[0] if lines and len(lines[0]) <= 200 and len(lines) > 1 else None)
-    return {"text": text, "title": title, "paragraphs": line_starts(text, blank_line_separated=markdown),
-            "headings": headings}
-
-
-_BLOCKS = ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "blockquote", "td", "th", "dt", "dd",
-           "figcaption", "caption"]
+    parsed["title"] = (parsed["headings"][0][1] if markdown and parsed["headings"] else
+                       lines[0] if not markdown and lines and len(lines[0]) <= 200 and len(lines) > 1 else None)
+    return parsed
 
 
 def _read_html(data: bytes) -> dict:
-    from bs4 import BeautifulSoup
+    from .markup import render_html
 
-    soup = BeautifulSoup(_decode(data, "HTML"), "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
-        tag.decompose()
-    title = soup.title.get_text(" ", strip=True) if soup.title else None
-    parts, headings, pos = [], [], 0
-    for el in soup.find_all(_BLOCKS):
-        if el.find_parent(_BLOCKS):            # counted with its block ancestor
-            continue
-        block = re.sub(r"\s+", " ", el.get_text(" ", strip=True)).strip()
-        if not block:
-            continue
-        if el.name[0] == "h" and el.name[1:].isdigit():
-            headings.append((pos, block))
-        parts.append(block)
-        pos += len(block) + 1
-    if not parts:  # no block markup: fall back to all visible text, line by line
-        parts = [ln.strip() for ln in soup.get_text("\n").splitlines() if ln.strip()]
-    text = "\n".join(parts)
-    return {"text": text, "title": title or (headings[0][1] if headings else None),
-            "paragraphs": line_starts(text), "headings": headings}
+    m = _META_CHARSET.search(data[:4096])
+    declared = (m.group(1) or m.group(2)).decode("ascii") if m else None
+    return render_html(_decode(data, "HTML", declared))
 
 
 def _read_pdf(data: bytes) -> dict:
@@ -104,7 +119,7 @@ def _read_pdf(data: bytes) -> dict:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError("encrypted PDF; save a copy without a password and ingest that")
-        pages = [(p.extract_text() or "").strip() for p in reader.pages]
+        pages = [(p.extract_text() or "").splitlines() for p in reader.pages]
         meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
     except DocumentError:
         raise
@@ -112,36 +127,140 @@ def _read_pdf(data: bytes) -> dict:
         if "encrypt" in str(e).lower() or "password" in str(e).lower():
             raise DocumentError("encrypted PDF; save a copy without a password and ingest that") from None
         raise DocumentError(f"broken PDF ({type(e).__name__}: {e}); re-export it") from None
-    text, starts = "", []
-    for page in pages:
-        starts.append(len(text))
-        text += page + "\n\n"
-    text = text.rstrip("\n")
-    if not text.strip():
+    pages = _drop_page_furniture([[" ".join(ln.split()) for ln in page] for page in pages])
+    if not any(any(page) for page in pages):
         raise DocumentError("PDF has no extractable text (scanned?); run OCR on it first")
-    return {"text": text, "title": str(meta_title) if meta_title else None,
-            "paragraphs": line_starts(text, blank_line_separated=True), "pages": starts}
+    return {**_pdf_blocks(pages), "title": str(meta_title) if meta_title else None}
+
+
+_PAGE_NO = re.compile(r"^(?:page\s*)?[-–—]?\s*(?:\d+|[ivxlc]+)\s*[-–—]?(?:\s*(?:of|/)\s*\d+)?$", re.I)
+_PDF_ITEM = re.compile(r"^(?:[-–•●◦▪■‣*\uf0a7\uf0b7\uf0d8\uf076]|\(?(?:\d{1,3}|[a-z])[.)])\s+(?=\S)")
+_PDF_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?\s+)?[A-Z0-9][^.,;:!?]*$")
+_HYPHEN_BREAK = re.compile(r"(\w+)[-\u00ad\u2010]$")
+
+
+def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
+    """Without running headers and footers (the same line, digits aside, at the top or bottom of at least
+    half the pages of a 3+ page file) and bare page numbers ("3", "Page 3 of 10", "- 3 -")."""
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", line).lower()
+
+    for _ in range(2):                        # peel up to two lines off each edge of the pages
+        for i in (0, -1):
+            edges = [[j for j, ln in enumerate(page) if ln][i:][:1] for page in pages]
+            seen = Counter(key(page[j[0]]) for page, j in zip(pages, edges) if j)
+            common = {k for k, c in seen.items() if 2 * c >= len(pages) >= 3}
+            for page, j in zip(pages, edges):
+                if j and key(page[j[0]]) in common:
+                    del page[j[0]]
+    for page in pages:
+        for i in (0, -1):
+            filled = [j for j, ln in enumerate(page) if ln]
+            if filled and _PAGE_NO.match(page[filled[i]]):
+                del page[filled[i]]
+    return pages
+
+
+def _pdf_blocks(pages: list[list[str]]) -> dict:
+    """PDF lines joined into blocks: wrapped lines become one, end-of-line hyphenation is undone, and a
+    paragraph may run on into the next page (which then starts inside it)."""
+    lengths = sorted(len(ln) for page in pages for ln in page if ln)
+    width = lengths[int(0.9 * (len(lengths) - 1))]
+    joined = "\n".join(ln for page in pages for ln in page)
+    words = set(re.findall(r"(?<![\w-])[a-z]+(?![\w-])", re.sub(r"\w+[-\u00ad\u2010]\n\w+", " ", joined.lower())))
+    compounds = set(re.findall(r"\w+-\w+", joined.lower()))
+    out, cur, kind, marks, waiting = TextBuilder(), "", "text", [], 0
+    prev = ""
+    for page in pages:
+        waiting += 1                          # a page starts where its first line goes
+        for ln in page:
+            if not ln:                        # a blank line ends the paragraph
+                prev = "." if cur else prev
+                continue
+            item = _PDF_ITEM.match(ln)
+            title = (not prev or _ends_block(prev, width)) and _pdf_heading(ln, width)
+            m = _HYPHEN_BREAK.search(cur[-60:])
+            if cur and not item and not title and (soft_break(prev, ln, width) or m and ln[:1].isalnum()):
+                split_word = bool(m) and (cur.endswith("\u00ad")
+                                          or not _real_hyphen(m.group(1), ln, words, compounds))
+                if m and ln[:1].isalpha() and split_word:
+                    cur = cur[:-1]
+                elif not m:
+                    cur += " "
+            else:
+                _flush(out, cur, kind, marks)
+                cur, marks = "", []
+                kind = "heading" if title else "item" if item else "text"
+                ln = ln[item.end():] if item and not title else ln
+            marks += [len(cur)] * waiting
+            waiting = 0
+            cur += ln
+            prev = ln if not title else ln + "."
+    _flush(out, cur, kind, marks)
+    out.pages += [out.size] * waiting
+    return out.result(pages=out.pages)
+
+
+def _flush(out: TextBuilder, block: str, kind: str, page_marks: list[int]) -> None:
+    if block:
+        start = out.add(block, kind)
+        out.pages += [start + r for r in page_marks]
+
+
+def _ends_block(line: str, width: int) -> bool:
+    return bool(re.search(r"""[.!?:]["'”’)\]]*$""", line)) or len(line) < 0.5 * width
+
+
+def _pdf_heading(line: str, width: int) -> bool:
+    """A short title-like line: numbered ("3.1 Scope"), or most of its words capitalised."""
+    if len(line) > min(80, 0.7 * width) or not _PDF_TITLE.match(line):
+        return False
+    words = [w for w in line.split() if w[:1].isalpha() and len(w) > 3]
+    numbered = bool(re.match(r"\d{1,2}(?:\.\d{1,2})*\.?\s+[A-Z]", line))
+    return numbered or line.isupper() or (bool(words) and sum(w[0].isupper() for w in words) >= 0.6 * len(words))
+
+
+def _real_hyphen(head: str, line: str, words: set[str], compounds: set[str]) -> bool:
+    """Is "head-" + the next line's first word a hyphenated compound ("built-in"), not a word split in two?"""
+    tail = re.match(r"\w*", line).group().lower()
+    head = head.lower()
+    if head + tail in words:
+        return False
+    return f"{head}-{tail}" in compounds or not line[:1].islower() or head in _HEADS or tail in _TAILS
+
+
+_HEADS = {"all", "anti", "built", "co", "cross", "ex", "half", "multi", "non", "self", "semi", "well"}
+_TAILS = {"based", "free", "in", "known", "level", "like", "made", "off", "on", "out", "related", "scale",
+          "specific", "term", "time", "up", "wide"}
 
 
 def _read_docx(data: bytes) -> dict:
     import docx
+    from docx.table import Table
 
     try:
         d = docx.Document(io.BytesIO(data))
     except Exception as e:
         raise DocumentError(f"broken or password-protected .docx ({type(e).__name__}); re-save it in Word") from None
-    parts, headings, pos = [], [], 0
-    for p in d.paragraphs:
-        block = p.text.strip()
-        if not block:
+    out = TextBuilder()
+    for part in d.iter_inner_content():       # paragraphs and tables in document order
+        if isinstance(part, Table):
+            for row in part.rows:
+                cells, seen = [], set()
+                for cell in row.cells:        # a merged cell is listed once per grid column it spans
+                    if id(cell._tc) not in seen:
+                        seen.add(id(cell._tc))
+                        cells.append(" ".join(cell.text.split()))
+                if any(cells):
+                    out.add(" | ".join(cells), "row")
             continue
-        if (p.style is not None and (p.style.name or "").lower().startswith(("heading", "title"))):
-            headings.append((pos, block))
-        parts.append(block)
-        pos += len(block) + 1
-    text = "\n".join(parts)
-    title = d.core_properties.title or (headings[0][1] if headings else None)
-    return {"text": text, "title": title, "paragraphs": line_starts(text), "headings": headings}
+        style = (part.style.name or "").lower() if part.style is not None else ""
+        numbered = part._p.pPr is not None and part._p.pPr.numPr is not None
+        out.add(part.text, "heading" if style.startswith(("heading", "title")) else
+                "item" if style.startswith("list") or numbered else "text")
+    parsed = out.result()
+    parsed["title"] = d.core_properties.title or (parsed["headings"][0][1] if parsed["headings"] else None)
+    return parsed
 
 
 def read_sidecar(path: Path) -> dict:
@@ -184,7 +303,7 @@ def read_document(path: Path, source: str, doc_id: str) -> Document:
         title=meta.get("title") or parsed.get("title") or path.stem,
         date=meta.get("date") or find_date(parsed["text"]), origin=meta.get("origin"),
         paragraphs=parsed.get("paragraphs", []), pages=parsed.get("pages", []),
-        headings=parsed.get("headings", []))
+        headings=parsed.get("headings", []), blocks=parsed.get("blocks", []))
 
 
 def file_hash(path: Path, data: bytes | None = None) -> str:

@@ -11,8 +11,8 @@ import numpy as np
 from .chunking import chunk_document, doc_id_for
 from .documents import META_SUFFIX, file_hash, read_document
 from .errors import DocumentError
-from .retrieval import index_text
-from .types import Document, Hit, IngestReport
+from .text import index_text, sentence_text
+from .types import Document, IngestReport
 
 log = logging.getLogger(__name__)
 BATCH_CHUNKS = 512   # embed and write this many chunks at a time, across documents
@@ -39,17 +39,14 @@ def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[Path], list
 
 def signature(embedder, settings) -> str:
     """What the stored vectors depend on besides the text: a change re-indexes unchanged documents."""
-    sig = f"{embedder.name}|{settings.chunk_tokens}|{settings.chunk_overlap}|{int(settings.index_title)}|1"
-    return sig + "|sentences" if settings.sentence_vectors else sig
+    return f"{embedder.name}|{settings.chunk_tokens}|{settings.chunk_overlap}|{int(settings.index_title)}|2"
 
 
 def sentence_rows(chunks) -> list[tuple[str, str, str]]:
-    """(id, doc id, text to embed) of each sentence of each chunk, as the answer step embeds them; the id
-    is the chunk id + ":s" + the sentence's number in the chunk."""
-    from .answer import candidate_sentences, embed_text
-
-    return [(f"{c.id}:s{k}", c.doc_id, embed_text(s))
-            for c in chunks for k, s in enumerate(candidate_sentences([Hit(chunk=c, score=0.0)]))]
+    """(id, doc id, text to embed) of each answer candidate of each chunk; the id is the chunk id + ":s" +
+    the candidate's index in chunk.sentences."""
+    return [(f"{c.id}:s{k}", c.doc_id, sentence_text(c.title, c.text[s - c.start:e - c.start]))
+            for c in chunks for k, (s, e, _) in enumerate(c.sentences)]
 
 
 class Batcher:
@@ -76,7 +73,7 @@ class Batcher:
         if not self.pending:
             return
         chunks = [c for _, cs in self.pending for c in cs]
-        sentences = sentence_rows(chunks) if self.settings.sentence_vectors else []
+        sentences = sentence_rows(chunks)   # the answer step scores candidates with these
         texts = [index_text(c, self.settings) for c in chunks] + [t for _, _, t in sentences]
         vectors = self.embedder.embed(texts) if texts else np.zeros((0, self.embedder.dim), np.float32)
         self.store.put_documents(self.collection, self.pending, vectors[:len(chunks)], {"signature": self.sig},

@@ -19,38 +19,15 @@ import os
 import pickle
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
-
 import numpy as np
 
+from .text import bm25_tokens, index_text
 from .types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 MODES = ("hybrid", "dense", "bm25")
-CACHE_FORMAT = 1   # bump when BM25Side or the tokenisation changes
-
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def index_text(chunk: Chunk, settings=None) -> str:
-    """What is embedded and BM25-indexed for a chunk: its text, after the document title unless the
-    chunk already starts with it (or settings.index_title is off). The stored span stays chunk.text."""
-    title = (chunk.title or "").strip()
-    if not title or (settings is not None and not settings.index_title) or chunk.text.startswith(title):
-        return chunk.text
-    return f"{title}\n{chunk.text}"
-
-
-def bm25_tokens(texts: list[str]) -> list[list[str]]:
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+CACHE_FORMAT = 2   # bump when BM25Side or the tokenisation changes
 
 
 @dataclass
@@ -72,6 +49,17 @@ class BM25Side:
         if chunks:
             model.index(bm25_tokens([index_text(c, settings) for c in chunks]), show_progress=False)
         return cls(version, chunks, model)
+
+    def idf(self, tokens) -> dict[str, float]:
+        """BM25 idf of each token over the collection's chunks; a token in no chunk gets the highest."""
+        n, vocab = len(self.chunks), getattr(self.model, "vocab_dict", {}) or {}
+        ptr = self.model.scores["indptr"] if n else [0]
+        out = {}
+        for t in tokens:
+            i = vocab.get(t)
+            df = int(ptr[i + 1] - ptr[i]) if i is not None and i + 1 < len(ptr) else 0
+            out[t] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return out
 
     def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
         if not self.chunks:

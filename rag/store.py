@@ -2,7 +2,7 @@
 
 A user collection NAME is three Chroma collections: NAME.chunks (our vectors, chunk text and spans),
 NAME.docs (one record per document: stored text and metadata, a 1-d placeholder vector) and NAME.sentences
-(one vector per sentence of a chunk, id "<chunk id>:s<n>"; empty unless settings.sentence_vectors).
+(one vector per answer candidate of a chunk, id "<chunk id>:s<n>", n its index in chunk.sentences).
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ PAGE = 2000
 
 def _chunk_from(cid: str, text: str, m: dict) -> Chunk:
     return Chunk(id=cid, doc_id=m["doc_id"], source=m["source"], title=m["title"], date=m.get("date") or None,
-                 start=int(m["start"]), end=int(m["end"]), text=text, locator=m["locator"])
+                 start=int(m["start"]), end=int(m["end"]), text=text, locator=m["locator"],
+                 sentences=[tuple(x) for x in json.loads(m.get("sentences") or "[]")])
 
 
 class ChromaStore:
@@ -118,12 +119,13 @@ class ChromaStore:
             part = chunks[b:b + PAGE]
             col.add(ids=[c.id for c in part], embeddings=vectors[b:b + PAGE], documents=[c.text for c in part],
                     metadatas=[{"doc_id": c.doc_id, "source": c.source, "title": c.title, "date": c.date or "",
-                                "start": c.start, "end": c.end, "locator": c.locator} for c in part])
+                                "start": c.start, "end": c.end, "locator": c.locator,
+                                "sentences": json.dumps(c.sentences)} for c in part])
         docs.upsert(ids=ids, embeddings=[[1.0]] * len(ids), documents=[d.text for d, _ in items],
                     metadatas=[{"source": d.source, "title": d.title, "date": d.date or "", "origin": d.origin or "",
                                 "sha256": d.sha256, "path": d.path, "chunks": len(cs), **meta,
                                 "structure": json.dumps({"paragraphs": d.paragraphs, "pages": d.pages,
-                                                         "headings": d.headings})} for d, cs in items])
+                                                         "headings": d.headings, "blocks": d.blocks})} for d, cs in items])
         self._bump(name)
 
     def delete_document(self, name: str, doc_id: str) -> None:
@@ -140,7 +142,8 @@ class ChromaStore:
         return Document(id=doc_id, source=m["source"], title=m["title"], text=got["documents"][0], sha256=m["sha256"],
                         date=m.get("date") or None, origin=m.get("origin") or None, path=m.get("path", ""),
                         paragraphs=s["paragraphs"],
-                        pages=s["pages"], headings=[tuple(h) for h in s["headings"]])
+                        pages=s["pages"], headings=[tuple(h) for h in s["headings"]],
+                        blocks=[tuple(b) for b in s.get("blocks", [])])
 
     def all_chunks(self, name: str) -> list[Chunk]:
         col, out, offset = self._col(name, "chunks"), [], 0
@@ -150,15 +153,6 @@ class ChromaStore:
             if len(got["ids"]) < PAGE:
                 return out
             offset += PAGE
-
-    def dense(self, name: str, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
-        col = self._col(name, "chunks")
-        n = col.count()
-        if n == 0:
-            return []
-        got = col.query(query_embeddings=[vector], n_results=min(k, n), include=["documents", "metadatas", "distances"])
-        return [(_chunk_from(i, t, m), 1.0 - d) for i, t, m, d in
-                zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
 
     def dense_ids(self, name: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine) of the k nearest chunks: ids and distances only, the fastest Chroma query."""
@@ -173,6 +167,13 @@ class ChromaStore:
         for i, d in zip(got["ids"][0], got["distances"][0]):
             best.setdefault(i.rsplit(":s", 1)[0], 1.0 - d)
         return list(best.items())
+
+    def sentence_vectors(self, name: str, ids: list[str]) -> dict[str, np.ndarray]:
+        """id -> stored vector of the answer candidates asked for (ids "<chunk id>:s<n>"); missing ids are absent."""
+        if not ids:
+            return {}
+        got = self._col(name, "sentences").get(ids=ids, include=["embeddings"])
+        return dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
 
     def chunks(self, name: str, ids: list[str]) -> list[Chunk]:
         got = self._col(name, "chunks").get(ids=ids, include=["documents", "metadatas"])

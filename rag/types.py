@@ -3,10 +3,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+BLOCK_KINDS = ("text", "heading", "item", "row", "code")   # a title line counts as a heading
+
 
 @dataclass
 class Document:
-    """One source file as indexed: the stored text every citation points into."""
+    """One source file as indexed: the stored text every citation points into.
+
+    The stored text is what a reader sees (clean text): Markdown/HTML rendered, hard-wrapped lines reflowed,
+    PDF lines joined. Blocks (paragraph, heading, list item, table row, code block) are separated by one or
+    more newlines; inside a block there is no newline, except inside a code block."""
     id: str
     source: str            # path as ingested; its file name always ends it
     title: str
@@ -18,6 +24,9 @@ class Document:
     paragraphs: list[int] = field(default_factory=list)
     pages: list[int] = field(default_factory=list)
     headings: list[tuple[int, str]] = field(default_factory=list)
+    # (start, end, kind) of every block in order, kind in BLOCK_KINDS; text[start:end] is the block, stripped.
+    # Empty for documents from older readers: then every line is a "text" block.
+    blocks: list[tuple[int, int, str]] = field(default_factory=list)
     path: str = ""         # absolute path of the file, for removing files gone from an ingested folder
 
 
@@ -32,6 +41,9 @@ class Chunk:
     end: int
     text: str              # == document.text[start:end]
     locator: str
+    # its sentences: (start, end, kind) in document offsets, the source's [n] markers trimmed; kind is the
+    # block kind, or "title" (a block repeating the title) or "dateline" (a short date/byline block)
+    sentences: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -44,6 +56,29 @@ class Hit:
         c = self.chunk
         return {"rank": self.rank, "source": c.source, "title": c.title, "locator": c.locator,
                 "start": c.start, "end": c.end, "text": c.text, "score": round(self.score, 6)}
+
+
+@dataclass
+class Evidence:
+    """One answer candidate: a sentence of a retrieved chunk, scored against the question."""
+    hit: Hit
+    index: int             # position in hit.chunk.sentences
+    start: int             # document offsets of the quote
+    end: int
+    kind: str              # block kind: text, item, row, code, dateline
+    text: str              # the sentence as shown: one line, the source's [n] markers removed
+    lead: str = ""         # the previous sentence, as shown, when this one continues it (then start is its start)
+    heading: str = ""      # the section heading it sits under
+    score: float = 0.0     # probability that it states the answer (rag/evidence.py)
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.lead} {self.text}" if self.lead else self.text
+
+    @property
+    def quote(self) -> str:
+        c = self.hit.chunk
+        return c.text[self.start - c.start:self.end - c.start]
 
 
 @dataclass

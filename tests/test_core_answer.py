@@ -16,7 +16,7 @@ from conftest import build_corpus
 ANSWERABLE = {
     "How much is the meal allowance when travelling?": "£25",
     "What are the core working hours?": "10:00",
-    "When does the east entrance reopen?": "28 June",
+    "Until when is the east entrance closed?": "28 June",
     "How many books can members borrow at a time?": "12 books",
     "What must staff do if they lose their badge?": "24 hours",
     "How much did revenue grow in 2023?": "12 percent",

@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from rag.chunking import chunk_document, count_tokens, sentence_spans
+from rag.chunking import chunk_document, count_tokens
+from rag.text import sentence_spans
 from rag.documents import read_document
 from rag.cli import main as cli_main
 
@@ -44,7 +45,7 @@ def test_locators_name_page_heading_and_paragraph(fixture_rag):
 def test_chunks_respect_token_budget_and_sentences(corpus_dir):
     long_text = " ".join(f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(200))
     path = corpus_dir.parent / "long.txt"
-    path.write_text(long_text + " " + "word " * 600, encoding="utf-8")   # also one 600-word "sentence"
+    path.write_text(long_text + " Word " + "word " * 599, encoding="utf-8")   # also one 600-word "sentence"
     doc = read_document(path, "long.txt", "long")
     chunks = chunk_document(doc, max_tokens=64, overlap=16)
     ends = {e for _, e in sentence_spans(doc.text)}
@@ -96,7 +97,8 @@ def test_bad_files_are_reported_and_skipped(make_rag, tmp_path):
     shutil.copy(build_corpus(tmp_path / "good") / "memo.txt", folder / "memo.txt")
     (folder / "binary.txt").write_bytes(b"\x00\x01\x02PK\x03\x04" * 50)
     (folder / "empty.md").write_text("   \n", "utf-8")
-    (folder / "latin1.txt").write_bytes("Caf\xe9 prices rose by 5%.".encode("latin-1"))
+    (folder / "latin1.txt").write_bytes("Caf\xe9 prices rose by 5%.".encode("latin-1"))   # decoded by detection
+    (folder / "garbled.txt").write_bytes(bytes(range(128, 256)) * 4)                     # no encoding fits
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog garbage")
     (folder / "slides.pptx").write_bytes(b"not supported")
     make_pdf(folder / "plain.pdf", ["Secret plans for the new office."])
@@ -109,11 +111,11 @@ def test_bad_files_are_reported_and_skipped(make_rag, tmp_path):
 
     report = make_rag().ingest([folder])
     errors = {e["source"].rsplit("/", 1)[-1]: e["error"] for e in report.errors}
-    assert [s.rsplit("/", 1)[-1] for s in report.added] == ["memo.txt"]
-    assert set(errors) == {"binary.txt", "empty.md", "latin1.txt", "broken.pdf", "slides.pptx", "encrypted.pdf"}
+    assert sorted(s.rsplit("/", 1)[-1] for s in report.added) == ["latin1.txt", "memo.txt"]
+    assert set(errors) == {"binary.txt", "empty.md", "garbled.txt", "broken.pdf", "slides.pptx", "encrypted.pdf"}
     assert "binary" in errors["binary.txt"]
     assert "empty" in errors["empty.md"]
-    assert "UTF-8" in errors["latin1.txt"]
+    assert "UTF-8" in errors["garbled.txt"]
     assert "broken PDF" in errors["broken.pdf"]
     assert "unsupported" in errors["slides.pptx"]
     assert "encrypted" in errors["encrypted.pdf"]

@@ -24,7 +24,7 @@ class Turn(BaseModel):
 
 class AskRequest(BaseModel):
     question: str = Field(max_length=100_000, description="The question (at most RAG_MAX_QUESTION_CHARS characters).",
-                          examples=["When was the partnership announced?"])
+                          examples=["Who signed the memorandum of understanding?"])
     history: list[Turn] = Field(default_factory=list, max_length=100,
                                 description="Earlier turns of this conversation, oldest first, for follow-ups.")
     collection: str | None = COLLECTION

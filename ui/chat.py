@@ -11,7 +11,7 @@ from .render import answer_markdown, citation_dict, md_text
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = ["What is the UK–OpenAI partnership about?", "When was the memorandum of understanding signed?",
+EXAMPLES = ["Who signed the memorandum of understanding?", "Is the agreement legally binding?",
             "Will OpenAI expand its office in London?"]
 MAX_TURNS = 20  # turns of a session's history kept for follow-up questions
 PANEL = ('<section id="rag-source-panel" class="rag-source-panel" aria-label="Source" aria-live="polite">'

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from rag import retrieval as R
-from rag.chunking import chunk_document, sentence_spans
+from rag.chunking import chunk_document
+from rag.text import sentence_spans
 from rag.settings import load_settings
 
 from .common import OUT, cached_embedder, load_corpus, load_qrels, load_queries, scifact_dir, score_run, to_document, write_json

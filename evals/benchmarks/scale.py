@@ -131,7 +131,7 @@ def main(argv=None) -> dict:
         de_ms = []
         for v in qv:
             t = time.perf_counter()
-            store.dense(COLLECTION, v, settings.candidates)
+            store.dense_ids(COLLECTION, v, settings.candidates)
             de_ms.append((time.perf_counter() - t) * 1000)
         row = {"chunks": store.count(COLLECTION), "store_write_s_stage": round(t_write, 1),
                "store_write_s_total": round(write_s, 1), "bm25_load_from_chroma_s": round(t_load, 1),

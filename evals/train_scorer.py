@@ -1,0 +1,196 @@
+"""Train the evidence scorer (rag/scorer.json) and calibrate the refusal threshold on our own dev sets.
+
+For every question of every training set, the candidates `Rag.ask` would consider (Rag.evidence) get a label:
+a candidate of an answerable question is positive when it holds the most `must_include` groups any candidate
+holds (at least one) or one of the `evidence` substrings, and comes from an expected source; every other
+candidate, and every candidate of an unanswerable question, is negative. Two linear models are fitted on
+standardised features:
+- the ranker, a softmax over each question's candidates (listwise: maximise the probability of its
+  positives; L2 RANK_L2), trained on the answerable questions with a positive;
+- the answerability model, a logistic regression (L2 ANSWERABLE_L2, classes balanced) over the best-ranked
+  candidate of every question (evidence.question_row), label = the question is answerable.
+The refusal threshold is picked on the answerability of the training questions: the cut with the best
+balanced accuracy = (share of unanswerable refused + share of answerable answered) / 2, in the middle of a
+gap between neighbouring values at least MIN_GAP wide so that it does not hang on one question; the margin
+is the distance from it to the nearest value. With --folds N the same is measured out of fold (trained on
+the other folds): the honest estimate, since the in-sample numbers flatter a model fitted on them.
+
+    python -m evals.train_scorer [--folds 5] [--dry-run]
+Never add a test split here: the held-out sets (corpus_qa_holdout, realdocs_holdout) only measure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from rag import Rag, load_settings
+from rag.answer import extractive_answer, shown
+from rag.evidence import FEATURES, SCORER_PATH, linear, judge, question_row
+from evals.metrics import must_include, normalise, source_matches
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SETS = [("evals/datasets/corpus_qa.jsonl", "corpus"),
+              ("evals/datasets/realdocs_dev.jsonl", "evals/datasets/realdocs")]
+MIN_GAP = 0.01
+RANK_L2, ANSWERABLE_L2 = 0.5, 10.0     # chosen by 5-fold cross-validation on the training sets
+
+
+def load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def labels(item: dict, evidence) -> np.ndarray:
+    if not item.get("answerable", True):
+        return np.zeros(len(evidence))
+    groups = item.get("must_include") or []
+    alts = [[normalise(a) for a in ([g] if isinstance(g, str) else g)] for g in groups]
+    texts = [normalise(shown(item["question"], ev, 1)) for ev in evidence]
+    found = [sum(any(a in t for a in g) for g in alts) for t in texts]
+    best = max(found, default=0)
+    ev_subs = [normalise(e) for e in item.get("evidence") or []]
+    out = []
+    for ev, t, n in zip(evidence, texts, found):
+        right_file = not item.get("sources") or source_matches(ev.hit.chunk.source, item["sources"])
+        holds = (best > 0 and n == best) or any(s in t or normalise(ev.full_text) in s for s in ev_subs)
+        out.append(float(right_file and holds))
+    return np.asarray(out)
+
+
+def gather(sets) -> list[dict]:
+    """Per question: id, answerable, feature rows, labels (one Rag and collection per training set)."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (dataset, docs) in enumerate(sets):
+            rag = Rag(load_settings(data_dir=Path(tmp) / str(i)))
+            report = rag.ingest([ROOT / docs])
+            print(f"{dataset}: {len(report.added)} files, {report.chunks} chunks, {len(report.errors)} errors")
+            for item in load(ROOT / dataset):
+                evidence, x = rag.evidence(item["question"], history=item.get("history"))
+                out.append({"id": item["id"], "item": item, "answerable": item.get("answerable", True),
+                            "evidence": evidence, "x": x, "y": labels(item, evidence)})
+    return out
+
+
+def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = x.mean(0), x.std(0)
+    std[std < 1e-9] = 1.0
+    return mean, std
+
+
+def fit_ranker(rows: list[dict], l2: float = RANK_L2, steps: int = 300, rate: float = 0.5) -> dict:
+    """Listwise softmax ranker by gradient descent: maximise each question's probability mass on its
+    positive candidates."""
+    mean, std = _standardise(np.vstack([r["x"] for r in rows if len(r["x"])]))
+    lists = [((r["x"] - mean) / std, r["y"] > 0) for r in rows if len(r["x"]) and r["y"].sum() > 0]
+    w = np.zeros(len(mean))
+    for _ in range(steps):
+        grad = l2 * w
+        for z, pos in lists:
+            s = z @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            target = np.where(pos, p, 0.0)
+            grad += z.T @ (p - target / target.sum())
+        w -= rate * grad / len(lists)
+    return {"mean": mean.tolist(), "std": std.tolist(), "weights": w.tolist()}
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = ANSWERABLE_L2, steps: int = 50) -> dict:
+    """Logistic regression by Newton's method on standardised features, classes weighted to count equally."""
+    mean, std = _standardise(x)
+    z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
+    w = np.zeros(z.shape[1])
+    cw = np.where(y > 0, len(y) / (2 * max(y.sum(), 1)), len(y) / (2 * max((1 - y).sum(), 1)))
+    reg = np.full(z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-z @ w))
+        grad = z.T @ (cw * (p - y)) + reg * w
+        hess = (z * (cw * p * (1 - p))[:, None]).T @ z + np.diag(reg)
+        w -= np.linalg.solve(hess, grad)
+    return {"mean": mean.tolist(), "std": std.tolist(), "weights": w[:-1].tolist(), "bias": float(w[-1])}
+
+
+def pick_threshold(best: list[tuple[float, bool]]) -> tuple[float, float, float]:
+    """(threshold, balanced accuracy, margin) over (best score, answerable) pairs."""
+    values = sorted({s for s, _ in best})
+    cuts = [(a + b) / 2 for a, b in zip(values, values[1:]) if b - a >= MIN_GAP] or [0.5]
+    pos = [s for s, ok in best if ok]
+    neg = [s for s, ok in best if not ok]
+
+    def balanced(t):
+        return (sum(s < t for s in neg) / max(len(neg), 1) + sum(s >= t for s in pos) / max(len(pos), 1)) / 2
+
+    top = max(balanced(t) for t in cuts)
+    # among the best cuts, the one in the widest gap
+    t = max((c for c in cuts if balanced(c) == top), key=lambda c: min(abs(c - s) for s in values))
+    return t, top, min(abs(t - s) for s in values)
+
+
+def answerability(rows: list[dict], model: dict) -> list[tuple[float, bool]]:
+    """(probability that the question is answered, answerable) per question, as Rag.ask computes it."""
+    out = []
+    for r in rows:
+        _, p = judge(list(r["evidence"]), r["x"], model) if len(r["x"]) else ([], 0.0)
+        out.append((p, r["answerable"]))
+    return out
+
+
+def train(rows: list[dict]) -> dict:
+    model = {"features": FEATURES, "rank": fit_ranker(rows)}
+    q = [(question_row(r["x"], linear(r["x"], model["rank"])), r["answerable"]) for r in rows if len(r["x"])]
+    model["answerable"] = fit_logistic(np.array([x for x, _ in q]), np.array([float(a) for _, a in q]))
+    t, acc, margin = pick_threshold(answerability(rows, model))
+    return {**model, "threshold": round(t, 4), "balanced_accuracy": round(acc, 4), "margin": round(margin, 4)}
+
+
+def cross_validate(rows: list[dict], folds: int) -> dict:
+    """Out-of-fold numbers: each question judged by models trained without its fold; "correct" = answered
+    and the answer contains every must_include group."""
+    fold = np.random.default_rng(0).permutation(len(rows)) % folds
+    out = {"answered_correctly": 0, "answerable": 0, "false_refusals": 0, "refused_unanswerable": 0,
+           "unanswerable": 0}
+    for f in range(folds):
+        model = train([r for r, k in zip(rows, fold) if k != f])
+        for r in (r for r, k in zip(rows, fold) if k == f):
+            evidence, p = judge(list(r["evidence"]), r["x"], model) if len(r["x"]) else ([], 0.0)
+            text, refused, _ = extractive_answer(r["item"]["question"], evidence, p, model["threshold"],
+                                                 load_settings(), lambda doc_id: None)
+            if r["answerable"]:
+                out["answerable"] += 1
+                out["false_refusals"] += refused
+                out["answered_correctly"] += not refused and must_include(text, r["item"].get("must_include")) in (1.0, None)
+            else:
+                out["unanswerable"] += 1
+                out["refused_unanswerable"] += refused
+    return {**out, "correct_rate": round(out["answered_correctly"] / max(out["answerable"], 1), 3),
+            "false_refusal_rate": round(out["false_refusals"] / max(out["answerable"], 1), 3),
+            "refusal_rate": round(out["refused_unanswerable"] / max(out["unanswerable"], 1), 3)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--dry-run", action="store_true", help="print, do not write rag/scorer.json")
+    a = p.parse_args()
+    rows = gather(TRAIN_SETS)
+    model = train(rows)
+    cv = cross_validate(rows, a.folds) if a.folds > 1 else {}
+    for name, w in sorted(zip(FEATURES, model["rank"]["weights"]), key=lambda fw: -abs(fw[1])):
+        print(f"  ranker {name:12s} {w:+.3f}")
+    print(f"threshold {model['threshold']}  balanced accuracy {model['balanced_accuracy']}  margin {model['margin']}")
+    print(f"out of fold ({a.folds} folds): {cv}")
+    model.update(trained_on=[d for d, _ in TRAIN_SETS], questions=len(rows), cross_validation=cv,
+                 trained_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    if not a.dry_run:
+        SCORER_PATH.write_text(json.dumps(model, indent=1) + "\n", "utf-8")
+        print(f"wrote {SCORER_PATH}")
+
+
+if __name__ == "__main__":
+    main()

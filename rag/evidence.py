@@ -1,0 +1,231 @@
+"""Evidence: the sentences of the retrieved chunks, each scored by how likely it states the answer.
+
+Scores read question and sentence together, through two small linear models over the features of
+`features()` (rag/scorer.json, trained by `python -m evals.train_scorer` on our own dev sets, never on a
+test split). The ranker (a softmax over a question's candidates) orders the sentences; the answerability
+model reads the best candidate and says whether the sources answer the question at all. The features: the cosine of question and sentence (vectors computed at ingest), how much of the question's
+rare terms the sentence and its context (previous sentence, section heading, title) cover, whether the
+question's names/numbers are there, whether the sentence holds the kind of thing asked for (a date for
+"when", a number for "how many", a name for "who", a command or option for "which flag") that is not already
+in the question, and where its chunk ranked. Refusal compares the answerability with a threshold calibrated
+on the same dev sets (rag/answer.py).
+"""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .chunking import is_candidate
+from .text import MONTHS, bm25_tokens, clean_sentence
+from .types import Evidence, Hit
+
+SCORER_PATH = Path(__file__).with_name("scorer.json")
+QUESTION_WORDS = {"who", "what", "when", "where", "which", "why", "how", "whom", "whose", "doe", "did", "is",
+                  "can", "do", "should", "would", "could", "will", "are", "was", "were"}
+CONTINUES = re.compile(r"^(?i:it|its|they|their|them|he|she|his|her|(this|that|these|those|such) (is|was|are|were|has|"
+                       r"have|had|will|would|can|could|may|means|allows|includes|makes|lets))\b|^[a-z]")
+SHORT = 4    # a sentence shorter than this, or one opening with a reference back ("It", "These"), brings the
+             # previous sentence of its block along
+
+_DATE = re.compile(rf"\b((\d{{1,2}} )?({MONTHS})( \d{{1,2}})?,? )?(1[89]\d\d|20\d\d)\b|\b({MONTHS}|Monday|Tuesday|"
+                   r"Wednesday|Thursday|Friday|Saturday|Sunday)\b|\b\d{4}-\d\d-\d\d\b", re.I)
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|"
+                     r"thousand|million|billion|dozen|half|double|twice)\b", re.I)
+_CODE = re.compile(r"`[^`]+`|(?<!\w)(?:--?[a-zA-Z][\w-]*|[A-Za-z_][\w]*(?:[._/:=][\w*]+)+\(?\)?|[A-Z][A-Z0-9]*_[A-Z0-9_]+|"
+                   r"[a-z]+[A-Z]\w*|\w+\(\))")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w&'’-]*[A-Za-z]")
+_ENTITY = re.compile(r"\d[\w.,%:-]*|\"[^\"]+\"|“[^”]+”|" + _CODE.pattern + r"|(?<!^)\b[A-Z][\w'’-]*[A-Za-z0-9]")
+ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
+    ("version", re.compile(r"^\s*(in )?(which|what)\b[^?]*\b(version|release)\b", re.I)),
+    ("date", re.compile(r"^\s*(when\b|since when|(in |on |by )?(what|which) (year|date|day|month|time)\b|how long ago)", re.I)),
+    ("number", re.compile(r"\bhow (much|many|long|big|large|old|often|fast|far|high|low|small)\b|\bwhat (percentage|"
+                          r"proportion|share|amount|number|size|port|version|limit)\b|\b(default|maximum|minimum|max|"
+                          r"min) (value|size|number|length|timeout|limit)\b", re.I)),
+    ("code", re.compile(r"\b(which|what) (command|option|flag|function|method|class|module|file|variable|setting|"
+                        r"argument|parameter|environment variable|env var|key|keyword|package|extension|format|"
+                        r"header|field|attribute|decorator|exception|error)s?\b", re.I)),
+    ("name", re.compile(r"^\s*(who|whom|whose)\b|\b(who|which (company|organi[sz]ation|person|people|body|"
+                        r"group|team|country|city|agency))\b", re.I)),
+    ("place", re.compile(r"^\s*where\b|\b(which|what) (country|city|region|place|location|directory|folder|path|url)\b", re.I)),
+]
+FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
+            "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",
+            "cos_x_cover"]
+_EXTREME = re.compile(r"\b(maximum|max|largest|longest|highest|biggest|upper|most|minimum|min|smallest|shortest|"
+                      r"lowest|least|first|earliest|oldest|latest|newest|last)\b", re.I)
+
+
+def answer_type(question: str) -> str | None:
+    return next((name for name, pattern in ANSWER_TYPES if pattern.search(question)), None)
+
+
+def holds_type(kind: str, sentence: str, question: str) -> bool:
+    """Does the sentence hold a thing of the asked-for kind that the question does not already contain?"""
+    q = question.lower()
+    if kind == "version":
+        found = re.findall(r"\bv?\d+(?:\.\d+)+\w*", sentence)
+    elif kind == "date":
+        found = [m.group() for m in _DATE.finditer(sentence)]
+    elif kind == "number":
+        found = [m.group() for m in re.finditer(r"\S*\d\S*", _DATE.sub(" ", sentence))] or \
+                [m.group() for m in _NUMBER.finditer(_DATE.sub(" ", sentence))]
+    elif kind == "code":
+        found = [m.group() for m in _CODE.finditer(sentence)]
+    else:   # name, place: a capitalised word past the first, or a path/URL for places
+        found = [m.group() for m in _NAME.finditer(sentence)]
+        if kind == "place":
+            found += re.findall(r"(?:~|\.{0,2})/[\w./-]+|https?://\S+", sentence)
+    return any(f.lower().strip(".,;:") not in q for f in found)
+
+
+def entities(question: str) -> list[str]:
+    """Names, numbers, quoted strings and code-like tokens of the question: an answer must mention them."""
+    out = []
+    for m in _ENTITY.finditer(question.strip()):
+        word = m.group().strip("\"“”`.,?")
+        if word and word.lower() not in QUESTION_WORDS and word.lower() not in ("i", "a"):
+            out.append(word.lower())
+    return out
+
+
+def _missing(items: list[str], text: str) -> float:
+    return sum(i not in text for i in items) / len(items) if items else 0.0
+
+
+def heading_of(chunk, index: int) -> str:
+    """The section heading a sentence sits under: the nearest heading before it in its chunk, else the
+    section its chunk starts in."""
+    for s, e, kind in reversed(chunk.sentences[:index]):
+        if kind == "heading":
+            return clean_sentence(chunk.text[s - chunk.start:e - chunk.start])
+    m = re.search(r"section “([^”]*)”", chunk.locator)
+    return m.group(1) if m else ""
+
+
+def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
+    """Every answer candidate of the hits, each document span once; never a question or a sentence that
+    introduces the next block ("Run:"). A short sentence, or one that continues the previous sentence of its
+    block, brings that sentence along, and so does the first sentence of a block that an introducing
+    sentence announces; a dateline is a candidate only for "when" questions."""
+    out, seen = [], set()
+    dates = answer_type(question) == "date"
+    for hit in hits:
+        c = hit.chunk
+        for k, (s, e, kind) in enumerate(c.sentences):
+            text = clean_sentence(c.text[s - c.start:e - c.start])
+            if ((c.doc_id, s) in seen or not is_candidate(text, kind) or (kind == "dateline" and not dates)
+                    or text.endswith(("?", ":"))):
+                continue
+            seen.add((c.doc_id, s))
+            lead = ""
+            if k:
+                ps, pe, pkind = c.sentences[k - 1]
+                prev = clean_sentence(c.text[ps - c.start:pe - c.start])
+                same_block = "\n" not in c.text[pe - c.start:s - c.start]
+                if (same_block and pkind == kind and (len(text.split()) < SHORT or CONTINUES.search(text))
+                        or not same_block and prev.endswith(":") and pkind not in ("heading", "title")):
+                    s, lead = ps, prev       # "It defaults to 30." / "Install it with:" + the command
+            out.append(Evidence(hit=hit, index=k, start=s, end=e, kind=kind, text=text, lead=lead,
+                                heading=heading_of(c, k)))
+    return out
+
+
+def context_text(ev: Evidence) -> str:
+    """The sentence's surroundings that may carry the question's terms: its file name, title, section
+    heading, and the sentences before and after it."""
+    c = ev.hit.chunk
+    parts = [c.source.rsplit("/", 1)[-1], c.title or "", ev.heading]
+    if ev.kind == "dateline":          # a dateline dates the whole document, not its neighbours
+        return " ".join(parts)
+    for k in (ev.index - 1, ev.index + 1):
+        if 0 <= k < len(c.sentences):
+            s, e, _ = c.sentences[k]
+            parts.append(c.text[s - c.start:e - c.start])
+    return " ".join(parts)
+
+
+def labelled(question: str, ev: Evidence) -> bool:
+    """Is the sentence shown after its section heading? When it is too short to stand alone ("Default: 30"),
+    or when only the heading holds what the question asks for (a changelog's version heading)."""
+    if not ev.heading or ev.heading == ev.hit.chunk.title:
+        return False
+    kind = answer_type(question)
+    return len(ev.full_text.split()) < SHORT or bool(
+        kind and not holds_type(kind, ev.full_text, question) and holds_type(kind, ev.heading, question))
+
+
+def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidence], vecs: np.ndarray,
+             idf) -> np.ndarray:
+    """One row of FEATURES per candidate; idf(tokens) -> {token: idf} over the collection."""
+    if not evidence:
+        return np.zeros((0, len(FEATURES)))
+    terms = sorted({t for t in bm25_tokens([query])[0] if t not in QUESTION_WORDS})
+    weights = idf(terms) if terms else {}
+    total, top = sum(weights.values()) or 1.0, max(weights.values(), default=1.0) or 1.0
+    own = bm25_tokens([ev.full_text for ev in evidence])
+    ctx = bm25_tokens([context_text(ev) for ev in evidence])
+    ents, kind = entities(question), answer_type(question)
+    nums = [e for e in ents if re.search(r"\d|[._/=-]", e)]          # numbers, versions, code: exact
+    names = [e for e in ents if e not in nums]
+    extremes = {m.group().lower() for m in _EXTREME.finditer(question)}
+    qtoks = set(bm25_tokens([question])[0])
+    cos = vecs @ qvec
+    type_ok = [float(kind is not None and holds_type(kind, ev.full_text, question)) for ev in evidence]
+    rows = []
+    for i, ev in enumerate(evidence):
+        o, cx = set(own[i]), set(own[i]) | set(ctx[i])
+        low = (ev.full_text + " " + context_text(ev)).lower()
+        cover_ctx = sum(weights[t] for t in terms if t in cx) / total
+        rows.append([
+            cos[i], cos[i] - cos.max(),
+            sum(weights[t] for t in terms if t in o) / total,
+            cover_ctx,
+            max((weights[t] / top for t in terms if t not in cx), default=0.0),
+            min(sum(t not in cx for t in terms), 5) / 5,
+            _missing(names, low), _missing(nums, low),
+            float(bool(extremes) and not _EXTREME.search(ev.full_text + " " + ev.heading)),
+            float(kind is not None), type_ok[i],
+            float(kind is not None and not type_ok[i] and holds_type(kind, ev.heading, question)),
+            len(o - qtoks) / len(o) if o else 0.0,
+            min(len(ev.full_text.split()) / 40, 1.0),
+            1.0 / ev.hit.rank if ev.hit.rank else 0.0,
+            float(ev.kind in ("item", "row")), float(ev.kind == "code"), float(ev.kind == "dateline"),
+            cover_ctx * (type_ok[i] if kind else 1.0), cos[i] * cover_ctx,
+        ])
+    return np.asarray(rows, dtype=np.float64)
+
+
+@lru_cache(maxsize=4)
+def load_scorer(path: Path = SCORER_PATH) -> dict:
+    model = json.loads(Path(path).read_text("utf-8"))
+    if model["features"] != FEATURES:
+        raise ValueError(f"{path} was trained on other features; retrain it: python -m evals.train_scorer")
+    return model
+
+
+def linear(x: np.ndarray, part: dict) -> np.ndarray:
+    return ((x - np.asarray(part["mean"])) / np.asarray(part["std"])) @ np.asarray(part["weights"]) + part.get("bias", 0.0)
+
+
+def question_row(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """What the answerability model reads: the best candidate's features, its logit and its share."""
+    i = int(np.argmax(logits))
+    p = np.exp(logits - logits.max())
+    return np.concatenate([x[i], [logits[i], p[i] / p.sum()]])
+
+
+def judge(evidence: list[Evidence], x: np.ndarray, model: dict) -> tuple[list[Evidence], float]:
+    """(candidates best first, each scored with its share of the question's softmax over candidates;
+    the probability that the sources answer the question at all)."""
+    if not evidence:
+        return [], 0.0
+    logits = linear(x, model["rank"])
+    p = np.exp(logits - logits.max())
+    for ev, share in zip(evidence, p / p.sum()):
+        ev.score = float(share)
+    answerable = 1.0 / (1.0 + np.exp(-linear(question_row(x, logits)[None], model["answerable"])[0]))
+    return sorted(evidence, key=lambda ev: -ev.score), float(answerable)

@@ -1,0 +1,220 @@
+"""Clean text built block by block (exact spans by construction), and Markdown / HTML rendered into it."""
+from __future__ import annotations
+
+import re
+import textwrap
+
+from .types import BLOCK_KINDS
+
+_SPACE = re.compile(r"\s+")
+
+
+class TextBuilder:
+    """Appends blocks to the clean text and records each block's span, kind and heading as it goes.
+
+    Blocks are separated by a blank line, or by one newline between consecutive items or rows. Inside a
+    block whitespace is collapsed to single spaces, except in code, which keeps its lines."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.blocks: list[tuple[int, int, str]] = []
+        self.headings: list[tuple[int, str]] = []
+        self.pages: list[int] = []            # filled by the PDF reader
+
+    def add(self, text: str, kind: str = "text") -> int | None:
+        """Append one block; returns its start offset, or None if it was empty."""
+        assert kind in BLOCK_KINDS, kind
+        if kind == "code":
+            text = textwrap.dedent("\n".join(ln.rstrip() for ln in text.expandtabs(4).split("\n"))).strip("\n")
+            text = text.rstrip()
+        else:
+            text = _SPACE.sub(" ", text).strip()
+        if not text.strip():
+            return None
+        if self.parts:
+            last = self.blocks[-1][2]
+            sep = "\n" if kind == last and kind in ("item", "row") else "\n\n"
+            self.parts.append(sep)
+            self.size += len(sep)
+        lead = len(text) - len(text.lstrip())   # an indented first code line: the span starts at its text
+        start = self.size
+        self.parts.append(text)
+        self.size += len(text)
+        self.blocks.append((start + lead, self.size, kind))
+        if kind == "heading":
+            self.headings.append((start, text))
+        return start
+
+    def result(self, **extra) -> dict:
+        return {"text": "".join(self.parts), "blocks": self.blocks, "headings": self.headings,
+                "paragraphs": [s for s, _, _ in self.blocks], **extra}
+
+
+# --- Markdown: walk markdown-it's token stream --------------------------------------------------------
+
+_FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\n.*?\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+
+
+def render_markdown(source: str) -> dict:
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    out = TextBuilder()
+    kinds, cells, heading, in_cell = ["text"], [], False, False   # kinds[-1]: "item" inside a list item
+    for tok in md.parse(_FRONT_MATTER.sub("", source)):
+        t = tok.type
+        if t == "list_item_open":
+            kinds.append("item")
+        elif t == "list_item_close":
+            kinds.pop()
+        elif t in ("heading_open", "heading_close"):
+            heading = t == "heading_open"
+        elif t == "tr_open":
+            cells = []
+        elif t in ("th_open", "td_open", "th_close", "td_close"):
+            in_cell = t.endswith("open")
+        elif t == "tr_close":
+            out.add(" | ".join(cells), "row")
+        elif t in ("fence", "code_block"):
+            out.add(tok.content, "code")
+        elif t == "html_block":
+            _render_soup(_drop(_soup(tok.content)), out, kinds[-1])
+        elif t == "inline":
+            text = _inline_md(tok.children or [])
+            if in_cell:
+                cells.append(_SPACE.sub(" ", text).strip())
+            else:
+                out.add(text, "heading" if heading else kinds[-1])
+    return out.result()
+
+
+def _inline_md(children) -> str:
+    parts, has_text = [], False
+    for c in children:
+        if c.type in ("text", "code_inline"):
+            parts.append(c.content)
+            has_text = has_text or bool(c.content.strip())
+        elif c.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif c.type == "image":
+            parts.append(("\0" + c.content + "\0") if c.content else "")
+        elif c.type == "html_inline" and re.match(r"<br\b", c.content, re.I):
+            parts.append(" ")
+    text = "".join(parts)
+    # alt text of images that stand among words; a line of badges alone says nothing to a reader
+    return text.replace("\0", "") if has_text else ""
+
+
+# --- HTML: walk BeautifulSoup's tree ----------------------------------------------------------------
+
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_BLOCK = {"address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details", "dialog",
+          "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "hr",
+          "html", "legend", "li", "main", "menu", "nav", "ol", "p", "pre", "section", "summary", "table",
+          "tbody", "td", "tfoot", "th", "thead", "tr", "ul", *_HEADINGS}
+_DROP = ["head", "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "button",
+         "select", "textarea"]
+_CHROME_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search"}
+
+
+def _soup(html: str):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(html, "html.parser")
+
+
+def _drop(soup):
+    for tag in soup(_DROP):
+        tag.decompose()
+    return soup
+
+
+def render_html(html: str) -> dict:
+    """Headings, paragraphs, list items, table rows and code of a page; page chrome (nav, the page's own
+    header/footer/aside) dropped, and only <main> (or a lone <article>) when the page has one."""
+    soup = _soup(html)
+    title = soup.title.get_text(" ", strip=True) if soup.title else None
+    _drop(soup)
+    for tag in [t for t in soup.find_all(True) if _is_chrome(t)]:
+        if not tag.decomposed:
+            tag.decompose()
+    articles = soup.find_all("article")
+    root = soup.find("main") or (articles[0] if len(articles) == 1 else None) or soup.body or soup
+    out = TextBuilder()
+    _render_soup(root, out)
+    if not out.blocks and root is not soup:
+        _render_soup(soup, out)
+    result = out.result()
+    result["title"] = title or (result["headings"][0][1] if result["headings"] else None)
+    return result
+
+
+def _is_chrome(tag) -> bool:
+    if tag.has_attr("hidden") or tag.get("aria-hidden") == "true" or \
+            re.search(r"display\s*:\s*none", tag.get("style") or ""):
+        return True
+    if tag.name == "nav" or (tag.get("role") or "") == "navigation":
+        return True
+    chrome = tag.name in ("header", "footer", "aside") or (tag.get("role") or "") in _CHROME_ROLES
+    return chrome and tag.find_parent(["article", "main"]) is None
+
+
+def _render_soup(root, out: TextBuilder, kind: str = "text") -> None:
+    from bs4 import NavigableString
+    from bs4.element import PreformattedString
+
+    buf: list[str] = []
+
+    def flush(k: str) -> None:
+        if buf:
+            out.add("".join(buf), k)
+            buf.clear()
+
+    def walk(el, k: str) -> None:
+        for child in el.children:
+            if isinstance(child, NavigableString):
+                if not isinstance(child, PreformattedString):      # comments, doctype, CDATA
+                    buf.append(str(child))
+                continue
+            name = child.name
+            if name in _HEADINGS:
+                flush(k)
+                out.add(_inline_html(child), "heading")
+            elif name == "pre":
+                flush(k)
+                out.add(child.get_text(), "code")
+            elif name == "tr" and not child.find(["p", "div", "table", "ul", "ol", "pre", *_HEADINGS]):
+                flush(k)
+                cells = [_inline_html(c) for c in child.find_all(["td", "th"], recursive=False)]
+                if any(cells):
+                    out.add(" | ".join(cells), "row")
+            elif name == "br":
+                flush(k)
+            elif name == "li":
+                flush(k)
+                walk(child, "item")
+                flush("item")
+            elif name in _BLOCK:                 # layout tables too: their cells are read as blocks
+                flush(k)
+                walk(child, k)
+                flush(k)
+            else:                                # inline: its strings join the current block as written
+                walk(child, k)
+
+    walk(root, kind)
+    flush(kind)
+
+
+def _inline_html(el) -> str:
+    from bs4 import NavigableString
+    from bs4.element import PreformattedString
+
+    parts = []
+    for d in el.descendants:
+        if isinstance(d, NavigableString):
+            if not isinstance(d, PreformattedString):
+                parts.append(str(d))
+        elif d.name in _BLOCK or d.name == "br":
+            parts.append(" ")
+    return _SPACE.sub(" ", "".join(parts)).strip()

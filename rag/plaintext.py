@@ -1,0 +1,180 @@
+"""Plain text as a reader sees it: hard-wrapped paragraphs reflowed; items, headings, table rows and code
+found by their layout."""
+from __future__ import annotations
+
+import re
+
+from .markup import TextBuilder
+
+_ITEM = re.compile(r"^\s*(?:[-*+•◦▪‣]|\d{1,3}[.)]|[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]+(?=\S)")
+_LETTER_ITEM = re.compile(r"^\s*(?:[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]")
+_NUMBERED_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[A-Z]\.|[IVX]{1,4}\.)[ \t]+[A-Z]")
+_UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,}|~{3,})\s*$")
+_RULE = re.compile(r"^[\s|+:=~-]*[-=~]{3,}[\s|+:=~-]*$")
+_GAP = re.compile(r"(?<=[^\s.!?:;,]) {2,}(?=\S)")        # columns: 2+ spaces, not after a sentence's end
+_SHELL = re.compile(r"^\s*(?:\$ |sudo |pip3? |python3? |git |cd |npm |npx |yarn |curl |wget |make\b|docker |"
+                    r"kubectl |apt(?:-get)? |brew |conda |uv |\./)")
+_END_PUNCT = re.compile(r"""[.!?:]["'”’)\]]*$""")
+
+
+def render_plain(source: str) -> dict:
+    lines = [ln.rstrip() for ln in source.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
+             .expandtabs(8).split("\n")]
+    kinds = _classify(lines)
+    prose = sorted(len(ln.strip()) for ln, k in zip(lines, kinds) if k in ("text", "item"))
+    width = prose[int(0.9 * (len(prose) - 1))] if prose else 0
+    wrapped = sum(n > 100 for n in prose) <= 0.05 * len(prose)   # else not hard-wrapped: a line is a block
+    ind = [len(ln) - len(ln.lstrip()) for ln in lines]
+    first = next((i for i, k in enumerate(kinds) if k != "blank"), 0)
+    out, cur, cur_kind, item_ind = TextBuilder(), [], "text", 0
+
+    def flush() -> None:
+        if cur:
+            out.add(" ".join(cur), cur_kind)
+            cur.clear()
+
+    i = 0
+    while i < len(lines):
+        ln, k = lines[i], kinds[i]
+        if k == "code":
+            j = i
+            while j < len(lines) and kinds[j] == "code":
+                j += 1
+            flush()
+            out.add("\n".join(lines[i:j]), "code")
+            i = j
+            continue
+        if k in ("blank", "rule"):
+            flush()
+        elif k == "underline":
+            heading = cur.pop() if cur else None
+            flush()
+            if heading:
+                out.add(heading, "heading")
+        elif k == "row":
+            flush()
+            cells = ln.strip().strip("|").split("|") if "|" in ln else _GAP.split(ln.strip())
+            out.add(" | ".join(c.strip() for c in cells), "row")
+        elif k == "item" and not _is_heading(lines, kinds, i, width if wrapped else 0, i == first):
+            flush()
+            m = _ITEM.match(ln)
+            cur_kind, item_ind = "item", ind[i]
+            cur.append(ln[m.end():])
+        elif cur and (soft_break(lines[i - 1].strip(), ln, width) if wrapped
+                      else cur_kind == "item" and ind[i] > item_ind):
+            cur.append(ln.strip())
+        else:
+            flush()
+            if _is_heading(lines, kinds, i, width if wrapped else 0, i == first):
+                out.add(ln, "heading")
+            else:
+                cur_kind = "text"
+                cur.append(ln.strip())
+        i += 1
+    flush()
+    return out.result()
+
+
+def soft_break(prev: str, nxt: str, width: int) -> bool:
+    """Is the break between two lines of a paragraph a wrap (so a space), not an intended line break?"""
+    n = len(prev)
+    if _END_PUNCT.search(prev) and n < 0.8 * width:
+        return False
+    return n + 1 + len(nxt.split()[0]) >= 0.6 * width
+
+
+def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: bool) -> bool:
+    """Conservative: an ALL-CAPS line, the first line (a title), a numbered section title or a short line
+    standing alone before a long paragraph; never a line ending in punctuation."""
+    s = lines[i].strip()
+    if len(s) > 100 or s.endswith((".", ",", ";", ":", "!", "?")) or not (s[0].isupper() or s[0].isdigit()):
+        return False
+    alone = (i == 0 or kinds[i - 1] == "blank") and (i + 1 == len(lines) or kinds[i + 1] == "blank")
+    before = next((kinds[j] for j in range(i - 1, -1, -1) if kinds[j] != "blank"), "")
+    after = next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
+    if _NUMBERED_TITLE.match(s):              # "3. Installation", not the last of a list of short items
+        return alone and len(s) <= 70 and after is not None and kinds[after] == "text" and before != "item"
+    if kinds[i] != "text":
+        return False
+    letters = [c for c in s if c.isalpha()]
+    if len(s) <= 70 and len(letters) >= 3 and all(c.isupper() for c in letters):
+        return True
+    if first:                                 # a title line: alone, or clearly not wrapped into the next
+        return after is not None and (alone or not width or len(s) < 0.7 * width)
+    if not alone or len(s) > 60 or re.search(r"\b(?:19|20)\d\d\b", s) or after is None:
+        return False
+    nxt = []                                  # the next paragraph's lines
+    for j in range(after, len(lines)):
+        if kinds[j] != "text":
+            break
+        nxt.append(lines[j])
+    return len(nxt) >= 2 or sum(map(len, nxt)) >= 100
+
+
+def _classify(lines: list[str]) -> list[str]:
+    """Each line's kind: blank, code, row, rule (dropped), underline (of a heading), item or text."""
+    n = len(lines)
+    kinds = ["blank" if not ln.strip() else "" for ln in lines]
+    ind = [len(ln) - len(ln.lstrip()) for ln in lines]
+    long_ind = [d for d, ln in zip(ind, lines) if len(ln.strip()) >= 30]
+    ref = max(set(long_ind), key=long_ind.count) if long_ind else min((d for d, k in zip(ind, kinds) if not k),
+                                                                      default=0)
+    base, i = ref, 0
+    while i < n:                              # code: indented 4+ past the text, or shell commands after ":"
+        if kinds[i]:
+            i += 1
+            continue
+        prev = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+        after_blank = i > 0 and kinds[i - 1] == "blank"
+        if ind[i] >= ref + 4 and (after_blank or prev.endswith(":")) and not _ITEM.match(lines[i]):
+            j = i
+            while j < n and (kinds[j] == "blank" or ind[j] >= ref + 4):
+                j += 1
+            while kinds[j - 1] == "blank":
+                j -= 1
+            kinds[i:j] = ["code"] * (j - i)
+            i = j
+            continue
+        if prev.endswith(":") and _SHELL.match(lines[i]):
+            while i < n and not kinds[i] and (_SHELL.match(lines[i]) or lines[i - 1].endswith("\\")):
+                kinds[i] = "code"
+                i += 1
+            continue
+        m = _ITEM.match(lines[i])
+        ref = (m.end() if m else ind[i]) if ind[i] < ref + 4 else ref
+        if not m and ind[i] <= base:
+            ref = base
+        i += 1
+    for i in range(n):                        # table rows: 2+ neighbouring lines with aligned column gaps
+        if kinds[i] or _RULE.match(lines[i]):
+            continue
+        for j in (i - 1, i + 1, i - 2, i + 2):
+            step = 1 if j > i else -1
+            if 0 <= j < n and (abs(j - i) == 1 or _RULE.match(lines[i + step])) and _same_table(lines[i], lines[j]):
+                kinds[i] = "row"
+                break
+    for i in range(n):
+        if kinds[i]:
+            continue
+        ln, prev = lines[i], kinds[i - 1] if i else "blank"
+        near_row = "row" in (prev, kinds[i + 1] if i + 1 < n else "")
+        if _RULE.match(ln) and (near_row or prev == "blank" or not _UNDERLINE.match(ln)):
+            kinds[i] = "rule"
+        elif _UNDERLINE.match(ln):
+            kinds[i] = "underline" if prev == "text" else "rule"
+        elif _ITEM.match(ln) and (not _LETTER_ITEM.match(ln) or prev in ("blank", "item")
+                                  or lines[i - 1].rstrip().endswith(":")):
+            kinds[i] = "item"
+        else:
+            kinds[i] = "text"
+    return kinds
+
+
+def _same_table(a: str, b: str) -> bool:
+    if not b.strip() or _RULE.match(b):
+        return False
+    if a.count("|") >= 1 and b.count("|") >= 1 and a.count("|") + b.count("|") >= 3:
+        return True
+    ga = [m.span() for m in _GAP.finditer(a)]
+    gb = [m.span() for m in _GAP.finditer(b)]
+    return any(s1 < e2 and s2 < e1 for s1, e1 in ga for s2, e2 in gb)

@@ -1,0 +1,52 @@
+"""Sentence segmentation inside one block of clean text (no newlines): (start, end) spans.
+
+blingfire (Microsoft, MIT; its model is compiled into the wheel, nothing is downloaded) finds the sentence
+starts, then three post-fixes mend its systematic errors. Chosen on evals/datasets/segmentation_gold.jsonl
+(195 blocks of real package documentation; `python -m evals.benchmarks.segmenters`), boundary F1:
+our old regex 0.929, NLTK punkt 0.842 (0.932 with our abbreviations and the same fixes), pySBD 0.949 at
+~2 ms a block, blingfire 0.943, blingfire + fixes 0.998 (the fixes came from error analysis on that set;
+a read of ~85 changes on 17.7k other paragraphs found them right). Cost: ~0.2 ms a block.
+"""
+from __future__ import annotations
+
+import re
+
+import blingfire
+
+# split after "...backbone.[1][2]" and before a sentence that opens with ` or (
+_RESPLIT = re.compile(r"(?<=[.!?])[\"'”’)]*(?:\[\d+\])+(?=\s)|(?<=[.!?])[\"'”’)]*(?=\s+[`(])")
+_NEVER_END = re.compile(r"(?<![\w.])(?:e\.g|i\.e|n\.b|cf|vs)\.,?$", re.I)     # "e.g., ..." goes on
+_MARKER = re.compile(r"(?:^|\s)(\d{1,2}\.)$")                                 # "... child. 2." | "Construct ..."
+_CLOSE = ".!?\"')”’"
+_ABBREV = {"e.g", "eg", "i.e", "n.b", "cf", "vs", "etc", "no", "fig", "sec", "dr", "mr", "st", "inc", "ltd", "al"}
+
+
+def segment(block: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of a block, whitespace-trimmed offsets into the block."""
+    if not block.strip():
+        return []
+    cuts = {s for s, _ in blingfire.text_to_sentences_and_offsets(block)[1]}
+    for m in _RESPLIT.finditer(block):
+        word = block[block.rfind(" ", 0, m.start()) + 1:m.start()].strip("(`'\"").rstrip(".").lower()
+        if len(word) > 1 and word not in _ABBREV and not re.fullmatch(r"(?:[a-z]\.-?)+[a-z]", word):
+            cuts.add(m.end())
+    cuts, out = sorted(cuts | {0}), []
+    for s, e in zip(cuts, cuts[1:] + [len(block)]):
+        piece = block[s:e]
+        if not piece.strip():
+            continue
+        s, e = s + len(piece) - len(piece.lstrip()), s + len(piece.rstrip())
+        prev = block[out[-1][0]:out[-1][1]] if out else ""
+        m = _MARKER.search(prev)
+        head = prev[:m.start(1)].rstrip() if m else ""
+        if _NEVER_END.search(prev) or (m and head and head[-1] not in _CLOSE and not block[s].isupper()):
+            out[-1][1] = e      # "e.g." never ends a sentence; "things: 1." + "set ..." is one sentence
+            continue
+        if m and (not head or head[-1] in _CLOSE):   # "...child. 2." + "Construct ...": "2." opens the next
+            s = out[-1][0] + m.start(1)
+            if head:
+                out[-1][1] = out[-1][0] + len(head)
+            else:
+                out.pop()
+        out.append([s, e])
+    return [(s, e) for s, e in out]

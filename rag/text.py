@@ -1,0 +1,85 @@
+"""Text helpers shared by the write path (chunking, ingest) and the read path (retrieval, answers):
+blocks, sentence spans, quote cleaning, BM25 tokens and the text a chunk is indexed as."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .segmenter import segment
+
+_REF_MARKERS = re.compile(r"(?:\[\d+\])+")
+MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+
+
+def blocks_of(text: str, blocks=None) -> list[tuple[int, int, str]]:
+    """The document's blocks; for documents without block structure, every non-empty line is a text block."""
+    if blocks:
+        return [tuple(b) for b in blocks]
+    out = []
+    for m in re.finditer(r"[^\n]+", text):
+        seg = m.group()
+        if seg.strip():
+            lead = len(seg) - len(seg.lstrip())
+            out.append((m.start() + lead, m.start() + len(seg.rstrip()), "text"))
+    return out
+
+
+def segment_block(block: str, kind: str = "text") -> list[tuple[int, int]]:
+    """Sentence spans inside one block; a code block is one unit."""
+    if kind == "code":
+        return [(len(block) - len(block.lstrip()), len(block.rstrip()))] if block.strip() else []
+    return segment(block)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None, blocks=None) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in text[start:end]: sentences never cross a block boundary (a newline).
+    Offsets are into text, whitespace trimmed."""
+    end = len(text) if end is None else end
+    if not blocks:
+        blocks = [(s + start, e + start, k) for s, e, k in blocks_of(text[start:end])]
+    spans = []
+    for s, e, kind in blocks:
+        s, e = max(s, start), min(e, end)
+        if e > s:
+            spans.extend((s + a, s + b) for a, b in segment_block(text[s:e], kind))
+    return spans
+
+
+def sentence_text(title: str, sentence: str, short: int = 8) -> str:
+    """What an answer candidate is embedded as: itself, after its document's title when it is short."""
+    return sentence if len(sentence.split()) >= short or not title else f"{title}. {sentence}"
+
+
+def strip_refs(span: tuple[int, int], text: str) -> tuple[int, int]:
+    """Trim the source's own trailing reference markers ("...systems.[6][8]") off a sentence span."""
+    s, e = span
+    m = re.search(r"(?:\[\d+\])+$", text[s:e])
+    return (s, s + m.start()) if m and m.start() > 0 else span
+
+
+def clean_sentence(quote: str) -> str:
+    """Quote text as shown in an answer: one line, without the source's [n] markers."""
+    return re.sub(r"\s+", " ", _REF_MARKERS.sub("", quote)).strip()
+
+
+@lru_cache(maxsize=1)
+def stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def bm25_tokens(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop words out, English-stemmed tokens (what BM25 and term coverage count)."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
+
+
+def index_text(chunk, settings=None) -> str:
+    """What is embedded and BM25-indexed for a chunk: its text, after the document title unless the
+    chunk already starts with it (or settings.index_title is off). The stored span stays chunk.text."""
+    title = (chunk.title or "").strip()
+    if not title or (settings is not None and not settings.index_title) or chunk.text.startswith(title):
+        return chunk.text
+    return f"{title}\n{chunk.text}"

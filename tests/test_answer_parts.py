@@ -1,0 +1,116 @@
+"""The parts of the answer step that need no model: follow-ups, answer candidates, question types,
+selection. Fast; the end-to-end behaviour is in test_core_answer.py and the eval gate."""
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import REFUSAL, extractive_answer, select
+from rag.chunking import chunk_document
+from rag.conversation import is_follow_up, resolve
+from rag.evidence import answer_type, candidates, entities, holds_type
+from rag.settings import Settings
+from rag.types import Document, Evidence, Hit
+
+ARTICLE = ("Harbour Library Opens Annex\n"
+           "July 22, 2025\n\n"
+           "The Harbour Library opened its new annex on Monday. It has room for 40,000 books.\n"
+           "The annex was designed by Mira Okafor.")
+
+
+def doc(text=ARTICLE, title="Harbour Library Opens Annex", blocks=None):
+    return Document(id="d1", source="docs/news.txt", title=title, text=text, sha256="x", blocks=blocks or [])
+
+
+@pytest.mark.parametrize("question,follow_up", [
+    ("Who signed it?", True), ("Why?", True), ("And the UK?", True), ("What about Wales?", True),
+    ("What does this mean?", True), ("How much does it cost?", True),
+    ("What will OpenAI do in the UK?", False), ("Is there a limit on uploads?", False),
+    ("Which option controls the timeout that the server uses?", False), ("Is the MoU enforceable?", False),
+])
+def test_follow_ups_are_decided_on_what_the_question_lacks(question, follow_up):
+    assert is_follow_up(question) is follow_up
+
+
+def test_a_self_contained_question_is_never_glued_to_the_previous_one():
+    history = [{"role": "user", "content": "When was the memorandum signed?"}]
+    assert resolve("What will OpenAI do in the UK?", history) == "What will OpenAI do in the UK?"
+    assert resolve("Who signed it?", history) == "When was the memorandum signed? Who signed it?"
+
+
+def test_title_and_dateline_are_marked_and_sentences_stay_in_their_block():
+    chunk = chunk_document(doc())[0]
+    kinds = {chunk.text[s - chunk.start:e - chunk.start]: k for s, e, k in chunk.sentences}
+    assert kinds["Harbour Library Opens Annex"] == "title"
+    assert kinds["July 22, 2025"] == "dateline"
+    assert kinds["It has room for 40,000 books."] == "text"
+    assert all("\n" not in chunk.text[s - chunk.start:e - chunk.start] for s, e, _ in chunk.sentences)
+
+
+def hits_of(document):
+    return [Hit(chunk=c, score=1.0, rank=i) for i, c in enumerate(chunk_document(document), start=1)]
+
+
+def test_candidates_skip_titles_keep_datelines_only_for_when_questions_and_bring_the_neighbour():
+    hits = hits_of(doc())
+    texts = [ev.full_text for ev in candidates("How big is the annex?", hits)]
+    assert "Harbour Library Opens Annex" not in texts and "July 22, 2025" not in texts
+    # "It has room ..." continues the previous sentence of its block: the quote starts there
+    assert "The Harbour Library opened its new annex on Monday. It has room for 40,000 books." in texts
+    assert "July 22, 2025" in [ev.text for ev in candidates("When did the annex open?", hits)]
+    for ev in candidates("When did the annex open?", hits):
+        assert ev.quote == doc().text[ev.start:ev.end]
+
+
+@pytest.mark.parametrize("question,kind", [
+    ("When was the memorandum signed?", "date"), ("How many books fit in the annex?", "number"),
+    ("What is the default timeout value?", "number"), ("Which option disables the cache?", "code"),
+    ("Who designed the annex?", "name"), ("Where is the config file stored?", "place"),
+    ("Is the agreement binding?", None), ("How do I install it?", None),
+])
+def test_answer_types(question, kind):
+    assert answer_type(question) == kind
+
+
+def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
+    assert holds_type("number", "It has room for 40,000 books.", "How many books fit?")
+    assert not holds_type("number", "The annex opened in July 2025.", "How many books fit?")
+    assert not holds_type("number", "Use 4 workers.", "Why use 4 workers?")
+    assert holds_type("name", "The annex was designed by Mira Okafor.", "Who designed the annex?")
+    assert not holds_type("name", "The annex was designed by an architect.", "Who designed the annex?")
+    assert holds_type("code", "Pass --no-cache to skip it.", "Which option disables the cache?")
+    assert holds_type("date", "It opened on 3 March 2024.", "When did it open?")
+
+
+def test_entities_are_names_numbers_and_code_but_not_question_words():
+    assert entities("How many data centres will OpenAI build in Wales?") == ["openai", "wales"]
+    assert entities("What does --retries 3 do in setup.py?") == ["--retries", "3", "setup.py"]
+
+
+def scored(texts_scores):
+    hits = hits_of(doc(". ".join(t for t, _ in texts_scores) + ".", title="T"))
+    evs = candidates("Who?", hits)
+    for ev, (_, s) in zip(evs, texts_scores):
+        ev.score = s
+    return sorted(evs, key=lambda e: -e.score)
+
+
+def test_selection_leads_with_the_best_and_keeps_only_close_seconds():
+    evs = scored([("Alpha beta gamma delta", 0.6), ("Epsilon zeta eta theta", 0.35), ("Iota kappa lambda mu", 0.05)])
+    picks = select(evs, max_sentences=3, max_words=60)
+    assert [p.text for p in picks] == ["Alpha beta gamma delta.", "Epsilon zeta eta theta."]
+    assert [p.score for p in select(evs, max_sentences=1, max_words=60)] == [0.6]
+    assert len(select(evs, max_sentences=3, max_words=5)) == 1          # the word budget
+
+
+def test_refusal_below_the_threshold_cites_the_closest_passages():
+    evs = scored([("Alpha beta gamma delta", 0.9), ("Epsilon zeta eta theta", 0.05), ("Iota kappa lambda mu", 0.05)])
+    text, refused, cites = extractive_answer("Who?", evs, 0.4, 0.5, Settings(), lambda doc_id: None)
+    assert refused and text == REFUSAL and len(cites) == 2
+    text, refused, cites = extractive_answer("Who?", evs, 0.6, 0.5, Settings(), lambda doc_id: None)
+    assert not refused and text == "Alpha beta gamma delta. [1]" and cites[0].quote == "Alpha beta gamma delta."
+
+
+def test_evidence_quote_is_the_document_span():
+    d = doc()
+    for ev in candidates("Who designed the annex?", hits_of(d)):
+        assert isinstance(ev, Evidence) and ev.quote == d.text[ev.start:ev.end]

@@ -1,0 +1,213 @@
+"""Readers: the stored text is clean text (what a reader sees) and every block's span is exact."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.documents import _drop_page_furniture, _pdf_blocks, read_document
+from rag.errors import DocumentError
+from rag.types import BLOCK_KINDS
+
+FORMATS = Path(__file__).parent / "fixtures" / "formats"
+
+
+def read(path: Path):
+    doc = read_document(path, path.name, path.stem)
+    check_structure(doc)
+    return doc
+
+
+def check_structure(doc) -> None:
+    """Blocks cover the text in order, exactly, separated by newlines; one line each except code."""
+    text, pos = doc.text, 0
+    assert doc.blocks and all(not ln.endswith((" ", "\t")) for ln in text.split("\n"))
+    for start, end, kind in doc.blocks:
+        assert kind in BLOCK_KINDS
+        assert pos <= start < end and text[start:end] == text[start:end].strip()
+        gap = text[pos:start]
+        assert not gap.strip() and (pos == 0 or "\n" in gap), (gap, text[start:end])
+        assert kind == "code" or "\n" not in text[start:end]
+        pos = end
+    assert not text[pos:].strip()
+    assert doc.paragraphs == [s for s, _, _ in doc.blocks]
+    assert doc.headings == [(s, text[s:e]) for s, e, k in doc.blocks if k == "heading"]
+
+
+def blocks(doc, kind: str | None = None) -> list[str]:
+    return [doc.text[s:e] for s, e, k in doc.blocks if kind in (None, k)]
+
+
+def test_plain_text_is_reflowed_into_blocks():
+    doc = read(FORMATS / "guide.txt")
+    assert doc.title == "Field Guide to the Sensor Network" and doc.date == "2024-05-02"
+    assert ("The sensor network measures air quality at forty sites across the city and reports every ten "
+            "minutes. Each station runs") in doc.text
+    assert blocks(doc, "heading") == ["Field Guide to the Sensor Network", "INSTALLATION", "3. Maintenance"]
+    assert "=====" not in doc.text
+    assert blocks(doc, "item") == [
+        "mount the enclosure at least two metres above the ground, away from walls and trees;",
+        "connect the solar panel and check that the battery charges;",
+        "register the station with its serial number.",
+        "Unpack the kit and check every part against the packing list.",
+        "Flash the firmware from a laptop."]
+    assert blocks(doc, "row") == ["Pollutant | Unit | Limit", "PM2.5 | ug/m3 | 25", "NO2 | ug/m3 | 40"]
+    assert blocks(doc, "code") == ["sensorctl flash --port /dev/ttyUSB0\nsensorctl verify"]
+    assert "Updated 2 May 2024" in blocks(doc, "text")
+
+
+def test_plain_text_not_hard_wrapped_keeps_each_line_a_block(tmp_path):
+    path = tmp_path / "memo.txt"
+    long = "This line is a whole paragraph written without hard wrapping, " * 3
+    path.write_text(f"Memo title\n12 March 2024\n{long}\n{long.upper()[:40].lower()} ends here.\n\f"
+                    "Next page   starts here.\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc) == ["Memo title", "12 March 2024", long.strip(), long.upper()[:40].lower() + " ends here.",
+                           "Next page starts here."]
+    assert [k for _, _, k in doc.blocks][:2] == ["heading", "text"]
+
+
+def test_markdown_is_rendered_without_syntax():
+    doc = read(FORMATS / "security.md")
+    assert doc.title == "Security Policy"
+    for syntax in ("](", "**", "`", "owner: platform", "[unused]", "<div", "|---", "```"):
+        assert syntax not in doc.text
+    assert not re.search(r"(?m)^#|^[-*] ", doc.text)
+    assert ("We run a bug bounty through HackerOne and answer every report within two working days. Write to "
+            "security@acme.example or see https://acme.example/security for the PGP key.") in doc.text
+    assert "hackerone.com" not in doc.text and "badge" not in doc.text and "build" not in doc.text
+    assert blocks(doc, "heading") == ["Security Policy", "Supported versions", "Reporting"]
+    assert blocks(doc, "row") == ["Version | Supported | Until", "2.x | yes | 2026", "1.x | no | 2023"]
+    assert blocks(doc, "item") == ["Describe the issue and how to reproduce it.", "Include the affected version:",
+                                   "the release number, from acme --version;", "the operating system."]
+    assert blocks(doc, "code") == ["acme --version\nacme report --encrypt"]
+    assert "Please do not open public issues for security problems." in blocks(doc, "text")
+    assert "Reports are confidential." in blocks(doc, "text")
+
+
+def test_html_declared_latin1_is_decoded_and_rendered():
+    assert b"caf\xe9" in (FORMATS / "cafe.html").read_bytes()          # really ISO-8859-1 on disk
+    doc = read(FORMATS / "cafe.html")
+    assert doc.title == "Café des Arts – Tarifs"
+    assert ("Le café ouvre à 8 h. Un menu, un café et un croissant coûtent £4. Voir les tarifs."
+            in blocks(doc, "text"))
+    assert blocks(doc, "heading") == ["Café des Arts", "Horaires"]
+    assert blocks(doc, "item") == ["Lundi: fermé", "Mardi à dimanche: 8 h – 18 h", "Terrasse en été"]
+    assert blocks(doc, "row") == ["Boisson | Prix", "Expresso | £2", "Thé | £3"]
+    assert blocks(doc, "code") == ["ouvert  08:00\nfermé   18:00"]
+    for chrome in ("Accueil", "propos", "©", "not text", "font-family"):
+        assert chrome not in doc.text
+
+
+def test_html_inline_spacing_and_utf8_default(tmp_path):
+    path = tmp_path / "page.htm"
+    path.write_text("<p>See <a href='x'>the rules</a>, then <b>sign</b>.<br>Next line</p><p>Naïve</p>", "utf-8")
+    doc = read(path)
+    assert blocks(doc) == ["See the rules, then sign.", "Next line", "Naïve"]
+    mislabelled = tmp_path / "mislabelled.html"
+    mislabelled.write_bytes('<meta charset="iso-8859-1"><p>Café £3</p>'.encode("utf-8"))
+    assert read(mislabelled).text == "Café £3"
+
+
+def test_docx_paragraphs_and_tables_in_order(tmp_path):
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Fees", level=1)
+    d.add_paragraph("The fees below apply from April.")
+    table = d.add_table(rows=3, cols=2)
+    for r, (a, b) in enumerate([("Item", "Fee"), ("Late return", "£0.50 per day"), ("Lost card", "£2")]):
+        table.cell(r, 0).text, table.cell(r, 1).text = a, b
+    d.add_paragraph("Pay at the desk.", style="List Bullet")
+    d.add_paragraph("Receipts are e-mailed.")
+    d.save(str(tmp_path / "fees.docx"))
+    doc = read(tmp_path / "fees.docx")
+    assert [(k, doc.text[s:e]) for s, e, k in doc.blocks] == [
+        ("heading", "Fees"), ("text", "The fees below apply from April."), ("row", "Item | Fee"),
+        ("row", "Late return | £0.50 per day"), ("row", "Lost card | £2"), ("item", "Pay at the desk."),
+        ("text", "Receipts are e-mailed.")]
+    assert doc.title == "Fees"
+
+
+def test_real_pdf_lines_joined_furniture_dropped():
+    """policy.pdf: made by LibreOffice from make_policy_pdf.py (header, "Page N of 3" footer, hyphenation)."""
+    doc = read(FORMATS / "policy.pdf")
+    assert len(doc.pages) == 3 and doc.pages[0] == 0
+    assert "Acme Ltd" not in doc.text and "Page 1 of 3" not in doc.text and not re.search(r"(?m)^\d+$", doc.text)
+    assert ("Rule 1 covers booking. Staff a who travel for work must follow the international accommodation "
+            "guidance, and the travel desk keeps the documentation of every reimbursement for seven years. "
+            "The built-in checker") in doc.text
+    assert "inter-" not in doc.text and "documen-" not in doc.text
+    assert blocks(doc, "heading")[:3] == ["Travel Policy", "1. Rules for booking", "2. Rules for hotels"]
+    assert blocks(doc, "item")[:2] == ["Keep the receipts for booking.", "Submit booking claims within 30 days."]
+    assert "Questions about booking go to the travel desk." in blocks(doc, "text")
+    from rag.chunking import locate
+
+    assert locate(doc, doc.text.index("Rule 9 covers")).startswith("page 3")
+
+
+def test_pdf_hyphens_paragraph_breaks_and_page_numbers():
+    pages = [["Report 2024",
+              "The new building opened in March and the library was moved to",
+              "the ground floor, an example of the built-in flexibility of an exam-",
+              "ple design; the well-known architect was pleased with the result.",
+              "",
+              "A second paragraph starts after a blank line and its last line is",
+              "short.",
+              "The third one has a well-", "known name and runs on to the next page, where",
+              "- 1 -"],
+             ["Page 2 of 3", "it ends with a sentence about the built-", "in self-", "Service desk of the library."],
+             ["3"]]
+    got = _pdf_blocks(_drop_page_furniture(pages))
+    text = got["text"]
+    assert text == ("Report 2024\n\nThe new building opened in March and the library was moved to the ground floor, "
+                    "an example of the built-in flexibility of an example design; the well-known architect was "
+                    "pleased with the result.\n\nA second paragraph starts after a blank line and its last line is "
+                    "short.\n\nThe third one has a well-known name and runs on to the next page, where it ends with "
+                    "a sentence about the built-in self-Service desk of the library.")
+    assert got["pages"] == [0, text.index("it ends with"), len(text)]
+    assert [k for _, _, k in got["blocks"]] == ["heading", "text", "text", "text"]
+
+
+def test_running_headers_need_three_pages_and_half_of_them():
+    pages = [["Annual Report", f"Chapter {n}", f"Body text {word}.", "Confidential", str(n)]
+             for n, word in enumerate(["one", "two", "three", "four"], start=1)]
+    pages[3] = ["Body text four."]
+    cleaned = _drop_page_furniture([list(p) for p in pages])
+    assert cleaned == [["Body text one."], ["Body text two."], ["Body text three."], ["Body text four."]]
+    two = _drop_page_furniture([list(p) for p in pages[:2]])     # 2 pages: only the bare page numbers go
+    assert two == [p[:-1] for p in pages[:2]]
+
+
+def test_encodings_and_bad_files(tmp_path):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Le café coûte 3 £ et le thé 2 £. Naïve question: où est la gare?".encode("cp1252"))
+    assert "Le café coûte 3 £" in read(latin).text
+    bom = tmp_path / "bom.md"
+    bom.write_bytes("\ufeff# Titre\n\nDéjà vu.\n".encode("utf-8"))
+    assert read(bom).text == "Titre\n\nDéjà vu."
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_bytes(bytes(range(128, 256)) * 4)
+    with pytest.raises(DocumentError, match="UTF-8"):
+        read_document(garbage, "garbage.txt", "g")
+    binary = tmp_path / "binary.md"
+    binary.write_bytes(b"\x00\x01\x02PK\x03\x04" * 50)
+    with pytest.raises(DocumentError, match="binary"):
+        read_document(binary, "binary.md", "b")
+
+
+def test_fixture_corpus_reads_clean(tmp_path):
+    from conftest import build_corpus
+
+    folder = build_corpus(tmp_path / "docs")
+    for path in sorted(folder.iterdir()):
+        doc = read(path)
+        assert doc.title and "\n\n\n" not in doc.text
+    memo = read(folder / "memo.txt")
+    assert memo.title.startswith("Memorandum") and memo.date == "2024-03-12"
+    handbook = read(folder / "handbook.md")
+    assert ("Core hours are 10:00 to 16:00, Monday to Friday. Staff may start as early as 07:30"
+            in blocks(handbook, "text")[0])
+    shutil.rmtree(folder)

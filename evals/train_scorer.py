@@ -9,11 +9,12 @@ standardised features:
   positives; L2 RANK_L2), trained on the answerable questions with a positive;
 - the answerability model, a logistic regression (L2 ANSWERABLE_L2, classes balanced) over the best-ranked
   candidate of every question (evidence.question_row), label = the question is answerable.
-The refusal threshold is picked on the answerability of the training questions: the cut with the best
-balanced accuracy = (share of unanswerable refused + share of answerable answered) / 2, in the middle of a
-gap between neighbouring values at least MIN_GAP wide so that it does not hang on one question; the margin
-is the distance from it to the nearest value. With --folds N the same is measured out of fold (trained on
-the other folds): the honest estimate, since the in-sample numbers flatter a model fitted on them.
+The refusal threshold is picked on out-of-fold answerability (--folds N, default 5: each question judged by
+models trained without its fold; in-sample values are over-confident): the cut with the best balanced
+accuracy = (share of unanswerable refused + share of answerable answered) / 2, in the middle of a gap
+between neighbouring values at least MIN_GAP wide so that it does not hang on one question; the margin is
+the distance from it to the nearest value. The out-of-fold rates at that threshold are the honest estimate
+and are written into rag/scorer.json beside the models, which are then trained on every question.
 
     python -m evals.train_scorer [--folds 5] [--dry-run]
 Never add a test split here: the held-out sets (corpus_qa_holdout, realdocs_holdout) only measure.
@@ -149,28 +150,28 @@ def train(rows: list[dict]) -> dict:
     return {**model, "threshold": round(t, 4), "balanced_accuracy": round(acc, 4), "margin": round(margin, 4)}
 
 
-def cross_validate(rows: list[dict], folds: int) -> dict:
-    """Out-of-fold numbers: each question judged by models trained without its fold; "correct" = answered
-    and the answer contains every must_include group."""
+def out_of_fold(rows: list[dict], folds: int) -> list[tuple[float, bool, bool]]:
+    """(answerability, answerable, the answer holds every must_include group) per question, each judged by
+    models trained without its fold."""
     fold = np.random.default_rng(0).permutation(len(rows)) % folds
-    out = {"answered_correctly": 0, "answerable": 0, "false_refusals": 0, "refused_unanswerable": 0,
-           "unanswerable": 0}
+    out = []
     for f in range(folds):
         model = train([r for r, k in zip(rows, fold) if k != f])
         for r in (r for r, k in zip(rows, fold) if k == f):
             evidence, p = judge(list(r["evidence"]), r["x"], model) if len(r["x"]) else ([], 0.0)
-            text, refused, _ = extractive_answer(r["item"]["question"], evidence, p, model["threshold"],
-                                                 load_settings(), lambda doc_id: None)
-            if r["answerable"]:
-                out["answerable"] += 1
-                out["false_refusals"] += refused
-                out["answered_correctly"] += not refused and must_include(text, r["item"].get("must_include")) in (1.0, None)
-            else:
-                out["unanswerable"] += 1
-                out["refused_unanswerable"] += refused
-    return {**out, "correct_rate": round(out["answered_correctly"] / max(out["answerable"], 1), 3),
-            "false_refusal_rate": round(out["false_refusals"] / max(out["answerable"], 1), 3),
-            "refusal_rate": round(out["refused_unanswerable"] / max(out["unanswerable"], 1), 3)}
+            text, _, _ = extractive_answer(r["item"]["question"], evidence, 1.0, 0.0, load_settings(), lambda d: None)
+            right = bool(evidence) and must_include(text, r["item"].get("must_include")) in (1.0, None)
+            out.append((p, r["answerable"], r["answerable"] and right))
+    return out
+
+
+def rates(pairs: list[tuple[float, bool, bool]], threshold: float) -> dict:
+    answerable = [(p, right) for p, a, right in pairs if a]
+    unanswerable = [p for p, a, _ in pairs if not a]
+    return {"answered_correctly": round(sum(right and p >= threshold for p, right in answerable) / len(answerable), 3),
+            "false_refusals": round(sum(p < threshold for p, _ in answerable) / len(answerable), 3),
+            "refused_unanswerable": round(sum(p < threshold for p in unanswerable) / max(len(unanswerable), 1), 3),
+            "answerable": len(answerable), "unanswerable": len(unanswerable)}
 
 
 def main() -> None:
@@ -180,12 +181,16 @@ def main() -> None:
     a = p.parse_args()
     rows = gather(TRAIN_SETS)
     model = train(rows)
-    cv = cross_validate(rows, a.folds) if a.folds > 1 else {}
+    if a.folds > 1:   # the threshold from out-of-fold answerability: in-sample values are over-confident
+        pairs = out_of_fold(rows, a.folds)
+        t, acc, margin = pick_threshold([(p, ok) for p, ok, _ in pairs])
+        model.update(threshold=round(t, 4), balanced_accuracy=round(acc, 4), margin=round(margin, 4),
+                     threshold_from=f"{a.folds}-fold out-of-fold answerability", out_of_fold=rates(pairs, t))
     for name, w in sorted(zip(FEATURES, model["rank"]["weights"]), key=lambda fw: -abs(fw[1])):
-        print(f"  ranker {name:12s} {w:+.3f}")
+        print(f"  ranker {name:14s} {w:+.3f}")
     print(f"threshold {model['threshold']}  balanced accuracy {model['balanced_accuracy']}  margin {model['margin']}")
-    print(f"out of fold ({a.folds} folds): {cv}")
-    model.update(trained_on=[d for d, _ in TRAIN_SETS], questions=len(rows), cross_validation=cv,
+    print(f"out of fold: {model.get('out_of_fold')}")
+    model.update(trained_on=[d for d, _ in TRAIN_SETS], questions=len(rows),
                  trained_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     if not a.dry_run:
         SCORER_PATH.write_text(json.dumps(model, indent=1) + "\n", "utf-8")

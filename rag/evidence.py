@@ -52,11 +52,22 @@ ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
                         r"group|team|country|city|agency))\b", re.I)),
     ("place", re.compile(r"^\s*where\b|\b(which|what) (country|city|region|place|location|directory|folder|path|url)\b", re.I)),
 ]
+_DATED = re.compile(r"\b(announc|publish|releas|sign|dat|writ|post|issu|launch|agree|form|unveil)\w*", re.I)
 FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
             "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",
-            "cos_x_cover"]
-_EXTREME = re.compile(r"\b(maximum|max|largest|longest|highest|biggest|upper|most|minimum|min|smallest|shortest|"
-                      r"lowest|least|first|earliest|oldest|latest|newest|last)\b", re.I)
+            "cos_x_cover", "code_for_value"]
+EXTREMES = {   # what a "maximum/minimum/first/latest ..." question asks for, and the words that state it
+    "max": (r"maximum|max|largest|longest|highest|biggest|upper|most",
+            r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*"),
+    "min": (r"minimum|min|smallest|shortest|lowest|least|oldest supported",
+            r"minimum|min|smallest|shortest|lowest|least|or later|or newer|or better|or higher|or above|requires?|"
+            r"required|\+|>="),
+    "first": (r"first|earliest|initial|introduced",
+              r"first|earliest|initial|introduced|added|new in|since|began|started"),
+    "last": (r"latest|newest|most recent|last", r"latest|newest|most recent|last|current"),
+}
+_EXTREME_Q = {k: re.compile(rf"\b({q})\b", re.I) for k, (q, _) in EXTREMES.items()}
+_EXTREME_S = {k: re.compile(rf"(\b|(?<=\d))({a})(\b|(?=\s|$))", re.I) for k, (_, a) in EXTREMES.items()}
 
 
 def answer_type(question: str) -> str | None:
@@ -112,7 +123,7 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
     block, brings that sentence along, and so does the first sentence of a block that an introducing
     sentence announces; a dateline is a candidate only for "when" questions."""
     out, seen = [], set()
-    dates = answer_type(question) == "date"
+    dates = answer_type(question) == "date" and bool(_DATED.search(question))
     for hit in hits:
         c = hit.chunk
         for k, (s, e, kind) in enumerate(c.sentences):
@@ -171,7 +182,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     ents, kind = entities(question), answer_type(question)
     nums = [e for e in ents if re.search(r"\d|[._/=-]", e)]          # numbers, versions, code: exact
     names = [e for e in ents if e not in nums]
-    extremes = {m.group().lower() for m in _EXTREME.finditer(question)}
+    extremes = [k for k, pattern in _EXTREME_Q.items() if pattern.search(question)]
     qtoks = set(bm25_tokens([question])[0])
     cos = vecs @ qvec
     type_ok = [float(kind is not None and holds_type(kind, ev.full_text, question)) for ev in evidence]
@@ -187,7 +198,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             max((weights[t] / top for t in terms if t not in cx), default=0.0),
             min(sum(t not in cx for t in terms), 5) / 5,
             _missing(names, low), _missing(nums, low),
-            float(bool(extremes) and not _EXTREME.search(ev.full_text + " " + ev.heading)),
+            float(any(not _EXTREME_S[k].search(ev.full_text + " " + ev.heading) for k in extremes)),
             float(kind is not None), type_ok[i],
             float(kind is not None and not type_ok[i] and holds_type(kind, ev.heading, question)),
             len(o - qtoks) / len(o) if o else 0.0,
@@ -195,6 +206,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             1.0 / ev.hit.rank if ev.hit.rank else 0.0,
             float(ev.kind in ("item", "row")), float(ev.kind == "code"), float(ev.kind == "dateline"),
             cover_ctx * (type_ok[i] if kind else 1.0), cos[i] * cover_ctx,
+            float(ev.kind == "code" and kind in ("date", "number", "version", "name", "place")),
         ])
     return np.asarray(rows, dtype=np.float64)
 

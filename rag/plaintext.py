@@ -83,10 +83,31 @@ def soft_break(prev: str, nxt: str, width: int) -> bool:
     return n + 1 + len(nxt.split()[0]) >= 0.6 * width
 
 
+_VERSION_TITLE = re.compile(r"^(version |release |v)?\d+(\.\d+)+\b", re.I)
+_KEY_VALUE = re.compile(r"^\w[\w ]{0,24}:\s+(?=\S)(?=.*[\d`'\"<>=/-]|[a-z])")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _is_term(lines: list[str], kinds: list[str], i: int) -> bool:
+    """A definition-list term: a short line directly followed by its more indented definition
+    ("channel_timeout" / "    Maximum seconds to ..."): the term titles what follows."""
+    s = lines[i].strip()
+    if kinds[i] != "text" or i + 1 >= len(lines) or kinds[i + 1] != "text" or len(s) > 40 or len(s.split()) > 4:
+        return False
+    return _indent(lines[i + 1]) >= _indent(lines[i]) + 2 and not s.endswith((".", ",", ";", "!", "?"))
+
+
 def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: bool) -> bool:
     """Conservative: an ALL-CAPS line, the first line (a title), a numbered section title or a short line
     standing alone before a long paragraph; never a line ending in punctuation."""
     s = lines[i].strip()
+    if _KEY_VALUE.match(s):                   # "Default: ``30``", "Command line: --bind": a value, not a title
+        return False
+    if _is_term(lines, kinds, i):
+        return True
     if len(s) > 100 or s.endswith((".", ",", ";", ":", "!", "?")) or not (s[0].isupper() or s[0].isdigit()):
         return False
     alone = (i == 0 or kinds[i - 1] == "blank") and (i + 1 == len(lines) or kinds[i + 1] == "blank")
@@ -101,6 +122,8 @@ def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: b
         return True
     if first:                                 # a title line: alone, or clearly not wrapped into the next
         return after is not None and (alone or not width or len(s) < 0.7 * width)
+    if alone and len(s) <= 70 and _VERSION_TITLE.match(s) and after is not None:   # a changelog's release
+        return True
     if not alone or len(s) > 60 or re.search(r"\b(?:19|20)\d\d\b", s) or after is None:
         return False
     nxt = []                                  # the next paragraph's lines

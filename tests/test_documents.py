@@ -211,3 +211,14 @@ def test_fixture_corpus_reads_clean(tmp_path):
     assert ("Core hours are 10:00 to 16:00, Monday to Friday. Staff may start as early as 07:30"
             in blocks(handbook, "text")[0])
     shutil.rmtree(folder)
+
+
+def test_definition_terms_and_release_lines_are_headings_key_values_are_not(tmp_path):
+    path = tmp_path / "arguments.txt"
+    path.write_text("Arguments\n---------\n\nchannel_timeout\n    Maximum seconds to leave an inactive connection\n"
+                    "    open (integer).\n\n    Default: ``120``\n\nVersion 1.2.0 released 2024-03-01\n\n"
+                    "* Fixed the parser when the input is empty.\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "heading") == ["Arguments", "channel_timeout", "Version 1.2.0 released 2024-03-01"]
+    assert "Default: ``120``" in blocks(doc)        # a value, whatever its block kind, is never a heading
+    assert "Maximum seconds to leave an inactive connection open (integer)." in blocks(doc, "text")

@@ -73,16 +73,10 @@ class Rag:
 
     def ask(self, question: str, history: list[dict] | None = None, collection: str | None = None) -> Answer:
         t0 = time.perf_counter()
-        question = self._check(question)
-        name = self._collection(collection)
-        version = self._version(name)   # read once: one store round trip per question, not 2 + citations
-        query = resolve(question, history)
-        qvec = self.embedder.embed([query])[0]
-        hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec, version=version)
+        question, query, qvec, hits, name, version = self._retrieve(question, history, collection)
         t1 = time.perf_counter()
         model = load_scorer()
-        evidence, x = self._evidence(question, query, qvec, hits, name, version)
-        evidence, answerable = judge(evidence, x, model)
+        evidence, answerable = judge(*self._evidence(question, query, qvec, hits, name, version), model)
         threshold = model["threshold"] if self.settings.refuse_below is None else self.settings.refuse_below
         text, refused, cites = extractive_answer(question, evidence, answerable, threshold, self.settings,
                                                  lambda doc_id: self.document(doc_id, name, version))
@@ -96,13 +90,18 @@ class Rag:
                  collection: str | None = None) -> tuple[list[Evidence], np.ndarray]:
         """The answer candidates `ask` would consider and their feature rows (evidence.FEATURES), unscored:
         what the scorer is trained on (evals/train_scorer.py)."""
+        return self._evidence(*self._retrieve(question, history, collection))
+
+    def _retrieve(self, question: str, history, collection):
+        """(question, standalone query, its vector, hits, collection name, version): the part of `ask` before
+        the answer step. The version is read once: one store round trip per question, not 2 + citations."""
         question = self._check(question)
         name = self._collection(collection)
         version = self._version(name)
         query = resolve(question, history)
         qvec = self.embedder.embed([query])[0]
         hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec, version=version)
-        return self._evidence(question, query, qvec, hits, name, version)
+        return question, query, qvec, hits, name, version
 
     def _evidence(self, question, query, qvec, hits, name, version) -> tuple[list[Evidence], np.ndarray]:
         evidence = candidates(question, hits)

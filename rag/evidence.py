@@ -121,7 +121,8 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
     """Every answer candidate of the hits, each document span once; never a question or a sentence that
     introduces the next block ("Run:"). A short sentence, or one that continues the previous sentence of its
     block, brings that sentence along, and so does the first sentence of a block that an introducing
-    sentence announces; a dateline is a candidate only for "when" questions."""
+    sentence announces. A dateline is a candidate only when the question asks when something was published,
+    announced, released or signed: it is the date of the document itself."""
     out, seen = [], set()
     dates = answer_type(question) == "date" and bool(_DATED.search(question))
     for hit in hits:

@@ -15,7 +15,8 @@ class TextBuilder:
     Blocks are separated by a blank line, or by one newline between consecutive items or rows. Inside a
     block whitespace is collapsed to single spaces, except in code, which keeps its lines."""
 
-    def __init__(self) -> None:
+    def __init__(self, inline=None) -> None:
+        self.inline = inline                  # markup to render inside non-code blocks (reStructuredText's)
         self.parts: list[str] = []
         self.size = 0
         self.blocks: list[tuple[int, int, str]] = []
@@ -29,7 +30,7 @@ class TextBuilder:
             text = textwrap.dedent("\n".join(ln.rstrip() for ln in text.expandtabs(4).split("\n"))).strip("\n")
             text = text.rstrip()
         else:
-            text = _SPACE.sub(" ", text).strip()
+            text = _SPACE.sub(" ", self.inline(text) if self.inline else text).strip()
         if not text.strip():
             return None
         if self.parts:

@@ -17,16 +17,70 @@ _SHELL = re.compile(r"^\s*(?:\$ |sudo |pip3? |python3? |git |cd |npm |npx |yarn 
 _END_PUNCT = re.compile(r"""[.!?:]["'”’)\]]*$""")
 
 
+_RST = re.compile(r"^\s*\.\. [\w:-]+::|``\S|`_(?!\w)|^\s*\.\. _[^:]+:", re.M)
+_DIRECTIVE = re.compile(r"^(\s*)\.\. (?:([\w:-]+)::.*|_[^:]+:.*|\|[^|]+\|.*|\S.*)?$")
+_ADMONITION = {"note", "warning", "tip", "important", "caution", "attention", "hint", "danger", "seealso",
+               "deprecated", "versionadded", "versionchanged"}
+_CODE_DIRECTIVE = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "parsed-literal"}
+_RST_INLINE = [(re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),   # :role:`text <target>`
+               (re.compile(r"``(.+?)``"), r"\1"),                                 # ``literal``
+               (re.compile(r"`([^`<]+?)\s*<[^>]+>`__?"), r"\1"),                  # `text <url>`_
+               (re.compile(r"`([^`]+)`(?:__?)?"), r"\1")]                          # `text`_, `interpreted`
+
+
+def rst_inline(text: str) -> str:
+    """reStructuredText inline markup as a reader sees it: ``x``, `x`_, `x <url>`_ and :role:`x` become x."""
+    for pattern, repl in _RST_INLINE:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def rst_directives(lines: list[str]) -> list[str]:
+    """Explicit markup of a reStructuredText file: an admonition's body is dedented and labelled
+    ("Warning: ..."), a code directive keeps its body as code, other directives, targets and comments go."""
+    out, i = [], 0
+    while i < len(lines):
+        m = _DIRECTIVE.match(lines[i])
+        if not m:
+            out.append(lines[i])
+            i += 1
+            continue
+        indent, name = len(m.group(1)), (m.group(2) or "").lower()
+        j = i + 1
+        while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
+            j += 1
+        while j > i + 1 and not lines[j - 1].strip():
+            j -= 1
+        body = [ln for ln in lines[i + 1:j] if not re.match(r"^\s*:[\w-]+:", ln)]   # options go
+        if name in _ADMONITION:
+            text = [" " * indent + ln.strip() for ln in body if ln.strip()]
+            label = {"seealso": "See also", "versionadded": "New in version",
+                     "versionchanged": "Changed in version"}.get(name, name.capitalize())
+            arg = lines[i].split("::", 1)[1].strip()
+            head = f"{label} {arg}." if name.startswith("version") else f"{label}: {arg}".rstrip()
+            out += [""] + ([" " * indent + f"{head} " + (text[0].strip() if text else "")] + text[1:]
+                           if arg or text else []) + [""]
+        elif name in _CODE_DIRECTIVE:
+            out += [""] + body
+        else:
+            out.append("")
+        i = j
+    return out
+
+
 def render_plain(source: str) -> dict:
     lines = [ln.rstrip() for ln in source.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
              .expandtabs(8).split("\n")]
+    rst = bool(_RST.search(source)) and not re.search(r"``[^`\n]{1,80}''", source)   # GNU ``quotes'' are not reST
+    if rst:
+        lines = rst_directives(lines)
     kinds = _classify(lines)
     prose = sorted(len(ln.strip()) for ln, k in zip(lines, kinds) if k in ("text", "item"))
     width = prose[int(0.9 * (len(prose) - 1))] if prose else 0
     wrapped = sum(n > 100 for n in prose) <= 0.05 * len(prose)   # else not hard-wrapped: a line is a block
     ind = [len(ln) - len(ln.lstrip()) for ln in lines]
     first = next((i for i, k in enumerate(kinds) if k != "blank"), 0)
-    out, cur, cur_kind, item_ind = TextBuilder(), [], "text", 0
+    out, cur, cur_kind, item_ind = TextBuilder(rst_inline if rst else None), [], "text", 0
 
     def flush() -> None:
         if cur:

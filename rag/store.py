@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .errors import ConfigError, NotFound
+from .text import sentence_spans
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,8 @@ PAGE = 2000
 def _chunk_from(cid: str, text: str, m: dict) -> Chunk:
     return Chunk(id=cid, doc_id=m["doc_id"], source=m["source"], title=m["title"], date=m.get("date") or None,
                  start=int(m["start"]), end=int(m["end"]), text=text, locator=m["locator"],
-                 sentences=[tuple(x) for x in json.loads(m.get("sentences") or "[]")])
+                 sentences=[tuple(x) for x in json.loads(m["sentences"])] if "sentences" in m else
+                 [(int(m["start"]) + s, int(m["start"]) + e, "text") for s, e in sentence_spans(text)])  # older index
 
 
 class ChromaStore:

@@ -222,3 +222,16 @@ def test_definition_terms_and_release_lines_are_headings_key_values_are_not(tmp_
     assert blocks(doc, "heading") == ["Arguments", "channel_timeout", "Version 1.2.0 released 2024-03-01"]
     assert "Default: ``120``" in blocks(doc)        # a value, whatever its block kind, is never a heading
     assert "Maximum seconds to leave an inactive connection open (integer)." in blocks(doc, "text")
+
+
+def test_restructuredtext_in_a_txt_file_is_rendered(tmp_path):
+    path = tmp_path / "usage.txt"
+    path.write_text("Usage\n=====\n\n.. _usage:\n\nSet ``timeout`` (see `the guide <https://example.org/g>`_ and\n"
+                    ":func:`serve`) before starting.\n\n.. warning::\n    Never expose the ``admin`` port.\n\n"
+                    ".. versionadded:: 2.1\n\n.. code-block:: python\n\n    serve(app, timeout=30)\n\n"
+                    ".. toctree::\n   :maxdepth: 2\n\n   intro\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "text") == ["Set timeout (see the guide and serve) before starting.",
+                                   "Warning: Never expose the admin port.", "New in version 2.1."]
+    assert blocks(doc, "code") == ["serve(app, timeout=30)"]
+    assert "intro" not in doc.text and "maxdepth" not in doc.text and ".." not in doc.text

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
-from rag import QuestionError
+from rag import QuestionError, Rag, load_settings
 from rag.answer import REFUSAL
 from rag.cli import main as cli_main
 from rag.conversation import resolve
@@ -163,3 +164,15 @@ def test_llama_index_can_use_the_embedder(embedder):
     v = li.get_text_embedding("Badges must be worn at all times.")
     assert len(v) == 384 and abs(np.linalg.norm(v) - 1) < 1e-3
     assert np.allclose(li.get_query_embedding("badge"), embedder.embed(["badge"])[0], atol=1e-5)
+
+
+def test_the_chats_example_questions_are_answered_from_the_corpus(tmp_path, embedder):
+    """The chat offers these on an empty conversation: each must get a cited answer, not a refusal."""
+    from ui.chat import EXAMPLES   # imports gradio: only here
+
+    rag = Rag(load_settings(data_dir=tmp_path / "data"), embedder=embedder)
+    rag.ingest([Path(__file__).resolve().parents[1] / "corpus"])
+    for question in EXAMPLES:
+        answer = rag.ask(question)
+        assert not answer.refused and answer.citations, (question, answer.answer)
+        check_citations(rag, answer)

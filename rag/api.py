@@ -15,7 +15,7 @@ from .evidence import candidates, features, judge, load_scorer
 from .text import sentence_text
 from .errors import NotFound, QuestionError
 from .settings import Settings, load_settings
-from .types import Answer, Document, Evidence, Hit, IngestReport
+from .types import LEGACY, Answer, Document, Evidence, Hit, IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,11 @@ class Rag:
 
     def _candidate_vectors(self, name: str, evidence) -> np.ndarray:
         """The candidates' vectors computed at ingest; a candidate without one (an index written by an older
-        version) is embedded now."""
+        version, whose sentence rows, if any, were numbered differently) is embedded now."""
         if not evidence:
             return np.zeros((0, self.embedder.dim), np.float32)
         ids = [f"{ev.hit.chunk.id}:s{ev.index}" for ev in evidence]
-        stored = self.store.sentence_vectors(name, ids)
+        stored = self.store.sentence_vectors(name, [i for i, ev in zip(ids, evidence) if ev.kind != LEGACY])
         missing = [(i, ev) for i, ev in zip(ids, evidence) if i not in stored]
         if missing:
             texts = []

@@ -43,8 +43,8 @@ def signature(embedder, settings) -> str:
 
 
 def sentence_rows(chunks) -> list[tuple[str, str, str]]:
-    """(id, doc id, text to embed) of each answer candidate of each chunk; the id is the chunk id + ":s" +
-    the candidate's index in chunk.sentences."""
+    """(id, doc id, text to embed) of each sentence of each chunk (headings included); the id is the chunk
+    id + ":s" + the sentence's index in chunk.sentences."""
     return [(f"{c.id}:s{k}", c.doc_id, sentence_text(c.title, c.text[s - c.start:e - c.start]))
             for c in chunks for k, (s, e, _) in enumerate(c.sentences)]
 

@@ -2,7 +2,7 @@
 
 A user collection NAME is three Chroma collections: NAME.chunks (our vectors, chunk text and spans),
 NAME.docs (one record per document: stored text and metadata, a 1-d placeholder vector) and NAME.sentences
-(one vector per answer candidate of a chunk, id "<chunk id>:s<n>", n its index in chunk.sentences).
+(one vector per sentence of a chunk, headings included, id "<chunk id>:s<n>", n its index in chunk.sentences).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import ConfigError, NotFound
 from .text import sentence_spans
-from .types import Chunk, Document
+from .types import LEGACY, Chunk, Document
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -25,8 +25,8 @@ PAGE = 2000
 def _chunk_from(cid: str, text: str, m: dict) -> Chunk:
     return Chunk(id=cid, doc_id=m["doc_id"], source=m["source"], title=m["title"], date=m.get("date") or None,
                  start=int(m["start"]), end=int(m["end"]), text=text, locator=m["locator"],
-                 sentences=[tuple(x) for x in json.loads(m["sentences"])] if "sentences" in m else
-                 [(int(m["start"]) + s, int(m["start"]) + e, "text") for s, e in sentence_spans(text)])  # older index
+                 sentences=[tuple(x) for x in json.loads(m["sentences"])] if m.get("sentences") else
+                 [(int(m["start"]) + s, int(m["start"]) + e, LEGACY) for s, e in sentence_spans(text)])
 
 
 class ChromaStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 BLOCK_KINDS = ("text", "heading", "item", "row", "code")   # a title line counts as a heading
+LEGACY = "legacy"   # sentence kind in a chunk stored before sentence spans were: found again, no stored vectors
 
 
 @dataclass

@@ -214,3 +214,18 @@ def test_add_sentences_fills_a_missing_side_with_its_floor():
     fused = dict(add_sentences([("a", 0.9), ("b", 0.5)], [("b", 0.8), ("c", 0.7)]))
     assert fused == pytest.approx({"a": 0.9 + 0.7, "b": 0.5 + 0.8, "c": 0.5 + 0.7})
     assert add_sentences([("a", 0.9)], []) == [("a", 0.9)]
+
+
+def test_a_chunk_stored_before_sentence_spans_still_answers(make_rag, tmp_path):
+    """An index written by an older version has no sentence spans in its chunk records: they are found
+    again from the chunk text, and their vectors are embedded at question time, not taken from old rows."""
+    rag = make_rag()
+    rag.ingest([build_corpus(tmp_path / "src")])
+    col = rag.store._col(rag.settings.collection, "chunks")
+    got = col.get(include=["metadatas"])
+    col.update(ids=got["ids"], metadatas=[{**m, "sentences": None} for m in got["metadatas"]])  # None drops it
+    rag.store._bump(rag.settings.collection)
+    chunk = rag.store.all_chunks(rag.settings.collection)[0]
+    assert chunk.sentences and {kind for _, _, kind in chunk.sentences} == {"legacy"}
+    answer = rag.ask("How much is the meal allowance when travelling?")
+    assert not answer.refused and "£25" in answer.answer

@@ -13,16 +13,16 @@ from pathlib import Path
 from .errors import DocumentError
 from .markup import TextBuilder
 from .plaintext import soft_break
+from .text import MONTHS
 from .types import Document
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 META_SUFFIX = ".meta.json"   # optional sidecar: {"title", "date", "origin"} for the file it names
 MAX_BYTES = 50_000_000
 
-_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _DATE_PATTERNS = [
-    (re.compile(rf"\b({_MONTHS}) (\d{{1,2}}), (\d{{4}})\b"), "%B %d %Y", (0, 1, 2)),
-    (re.compile(rf"\b(\d{{1,2}}) ({_MONTHS}) (\d{{4}})\b"), "%d %B %Y", (0, 1, 2)),
+    (re.compile(rf"\b({MONTHS}) (\d{{1,2}}), (\d{{4}})\b"), "%B %d %Y", (0, 1, 2)),
+    (re.compile(rf"\b(\d{{1,2}}) ({MONTHS}) (\d{{4}})\b"), "%d %B %Y", (0, 1, 2)),
     (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"), "%Y %m %d", (0, 1, 2)),
 ]
 

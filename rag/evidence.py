@@ -178,8 +178,9 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     terms = sorted({t for t in bm25_tokens([query])[0] if t not in QUESTION_WORDS})
     weights = idf(terms) if terms else {}
     total, top = sum(weights.values()) or 1.0, max(weights.values(), default=1.0) or 1.0
+    contexts = [context_text(ev) for ev in evidence]
     own = bm25_tokens([ev.full_text for ev in evidence])
-    ctx = bm25_tokens([context_text(ev) for ev in evidence])
+    ctx = bm25_tokens(contexts)
     ents, kind = entities(question), answer_type(question)
     nums = [e for e in ents if re.search(r"\d|[._/=-]", e)]          # numbers, versions, code: exact
     names = [e for e in ents if e not in nums]
@@ -190,7 +191,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     rows = []
     for i, ev in enumerate(evidence):
         o, cx = set(own[i]), set(own[i]) | set(ctx[i])
-        low = (ev.full_text + " " + context_text(ev)).lower()
+        low = (ev.full_text + " " + contexts[i]).lower()
         cover_ctx = sum(weights[t] for t in terms if t in cx) / total
         rows.append([
             cos[i], cos[i] - cos.max(),

@@ -78,7 +78,7 @@ def render_plain(source: str) -> dict:
     prose = sorted(len(ln.strip()) for ln, k in zip(lines, kinds) if k in ("text", "item"))
     width = prose[int(0.9 * (len(prose) - 1))] if prose else 0
     wrapped = sum(n > 100 for n in prose) <= 0.05 * len(prose)   # else not hard-wrapped: a line is a block
-    ind = [len(ln) - len(ln.lstrip()) for ln in lines]
+    ind = [_indent(ln) for ln in lines]
     first = next((i for i, k in enumerate(kinds) if k != "blank"), 0)
     out, cur, cur_kind, item_ind = TextBuilder(rst_inline if rst else None), [], "text", 0
 
@@ -192,7 +192,7 @@ def _classify(lines: list[str]) -> list[str]:
     """Each line's kind: blank, code, row, rule (dropped), underline (of a heading), item or text."""
     n = len(lines)
     kinds = ["blank" if not ln.strip() else "" for ln in lines]
-    ind = [len(ln) - len(ln.lstrip()) for ln in lines]
+    ind = [_indent(ln) for ln in lines]
     long_ind = [d for d, ln in zip(ind, lines) if len(ln.strip()) >= 30]
     ref = max(set(long_ind), key=long_ind.count) if long_ind else min((d for d, k in zip(ind, kinds) if not k),
                                                                       default=0)

@@ -66,10 +66,10 @@ COSINE_MIN = 0.85
 # name -> True when higher is better (used by the gate, the compare and the report)
 HIGHER_IS_BETTER = {"must_include": True, "token_f1": True, "refusal_accuracy": True,
                     "false_refusal_rate": False, "hit_rate": True, "mrr": True, "citation_precision": True,
-                    "citation_recall": True, "answer_words": False}
+                    "citation_recall": True, "answer_words": False, "sentences_dropped": False}
 RATES = ["must_include", "token_f1", "refusal_accuracy", "false_refusal_rate", "hit_rate", "mrr",
-         "citation_precision", "citation_recall"]
-STAGES = ["retrieve", "generate", "total", "client"]
+         "citation_precision", "citation_recall", "sentences_dropped"]
+STAGES = ["retrieve", "first_token", "generate", "total", "client"]
 
 _MARKER = re.compile(r"\[(\d+)\]")
 # a sentence ends at . ! ? (plus closing quotes and its [n] markers) before whitespace, at markers followed
@@ -229,6 +229,9 @@ def score_question(item: dict, answer: dict, hits: list[dict] | None = None, emb
         rank = first_relevant_rank(hits, item.get("sources"), item.get("evidence"))
         m.update(retrieval_rank=rank, hit=rank is not None, rr=1 / rank if rank else 0.0)
     m.update(citation_scores(answer, embed))
+    generated = [c for c in answer.get("sentences") or []]
+    m["sentences_dropped"] = (sum(not c.get("kept") for c in generated) / len(generated)) if generated else None
+    m["backend"] = answer.get("backend")
     m["timings_ms"] = dict(answer.get("timings_ms") or {})
     m["failures"] = failures(m)
     return m
@@ -280,6 +283,7 @@ def aggregate(rows: list[dict]) -> dict:
         "citation_precision": [m.get("citation_precision") for m in ms],
         "citation_recall": [m.get("citation_recall") for m in ms],
         "answer_words": [m["answer_words"] for m in ms],
+        "sentences_dropped": [m.get("sentences_dropped") for m in ms],
     }
     metrics = {k: _mean(v) for k, v in per.items()}
     counts = {k: sum(x is not None for x in v) for k, v in per.items()}
@@ -290,7 +294,11 @@ def aggregate(rows: list[dict]) -> dict:
             latency[stage] = {"p50": percentile(xs, 50), "p95": percentile(xs, 95), "n": len(xs)}
             metrics[f"latency_{stage}_p50_ms"] = latency[stage]["p50"]
             metrics[f"latency_{stage}_p95_ms"] = latency[stage]["p95"]
+    backends: dict[str, int] = {}
+    for m in ms:
+        backends[m.get("backend") or "?"] = backends.get(m.get("backend") or "?", 0) + 1
     return {"questions": len(rows), "answered": len(ms), "errors": sum(1 for r in rows if r.get("error")),
+            "backends": backends,
             "answerable": len(ans), "unanswerable": len(una),
             "failed": sum(1 for m in ms if m["failures"]) + sum(1 for r in rows if r.get("error")),
             "metrics": metrics, "counts": counts, "latency_ms": latency}

@@ -13,11 +13,12 @@ from .metrics import RATES, higher_is_better
 LABELS = {"must_include": "must_include coverage", "token_f1": "token F1 vs reference",
           "refusal_accuracy": "refusal accuracy (unanswerable)", "false_refusal_rate": "false-refusal rate (answerable)",
           "hit_rate": "retrieval hit rate@k", "mrr": "retrieval MRR@k", "citation_precision": "citation precision",
-          "citation_recall": "citation recall", "answer_words": "answer length (words)"}
+          "citation_recall": "citation recall", "answer_words": "answer length (words)",
+          "sentences_dropped": "generated sentences dropped (unsupported)"}
 # per-question value behind each run metric (for the per-question bar charts)
 PER_Q = {"must_include": "must_include", "token_f1": "token_f1", "hit_rate": "hit", "mrr": "rr",
          "citation_precision": "citation_precision", "citation_recall": "citation_recall",
-         "answer_words": "answer_words"}
+         "answer_words": "answer_words", "sentences_dropped": "sentences_dropped"}
 
 
 def _label(name: str, rep: dict) -> str:

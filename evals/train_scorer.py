@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from rag import Rag, load_settings
-from rag.answer import extractive_answer, shown
+from rag.evidence import passages
+from rag.generator import Extractive, shown
 from rag.evidence import FEATURES, SCORER_PATH, linear, judge, question_row
 from evals.metrics import must_include, normalise, source_matches
 
@@ -159,7 +160,8 @@ def out_of_fold(rows: list[dict], folds: int) -> list[tuple[float, bool, bool]]:
         model = train([r for r, k in zip(rows, fold) if k != f])
         for r in (r for r, k in zip(rows, fold) if k == f):
             evidence, p = judge(list(r["evidence"]), r["x"], model) if len(r["x"]) else ([], 0.0)
-            text, _, _ = extractive_answer(r["item"]["question"], evidence, 1.0, 0.0, load_settings(), lambda d: None)
+            settings = load_settings()
+            text = "".join(Extractive(settings).generate(r["item"]["question"], passages(evidence, settings.passages)))
             right = bool(evidence) and must_include(text, r["item"].get("must_include")) in (1.0, None)
             out.append((p, r["answerable"], r["answerable"] and right))
     return out

@@ -5,17 +5,19 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 
-from .answer import extractive_answer
+from .answer import compose
 from .conversation import resolve
 from .evidence import candidates, features, judge, load_scorer
 from .text import sentence_text
 from .errors import NotFound, QuestionError
-from .settings import Settings, load_settings
+from .settings import COLLECTION_NAME, Settings, load_settings
 from .types import LEGACY, Answer, Document, Evidence, Hit, IngestReport
+from .verify import Checker
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ class Rag:
 
     def __init__(self, settings: Settings | None = None, embedder=None, store=None):
         self.settings = settings or load_settings()
-        self._embedder, self._store, self._retriever = embedder, store, None
+        self._embedder, self._store, self._retriever, self._generator = embedder, store, None, None
         self._docs: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -52,7 +54,9 @@ class Rag:
 
     def _collection(self, collection: str | None) -> str:
         name = collection or self.settings.collection
-        Settings(collection=name)  # validates the name, raising a clear pydantic error
+        if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
+            raise QuestionError(f"'{str(name)[:60]}' is not a collection name: use 1-50 letters, digits, '-' "
+                                "or '_', starting and ending with a letter or digit")
         return name
 
     def ingest(self, paths: list[str | Path] | None = None, collection: str | None = None,
@@ -71,20 +75,49 @@ class Rag:
         query = self._check(query)
         return self.retriever.search(query, self._existing(collection), k=k, mode=mode)
 
+    @property
+    def generator(self):
+        if self._generator is None:
+            from .generator import make_generator
+            self._generator = make_generator(self.settings)
+        return self._generator
+
     def ask(self, question: str, history: list[dict] | None = None, collection: str | None = None) -> Answer:
+        """One cited answer (what ask_stream's last event holds)."""
+        for event in self.ask_stream(question, history, collection):
+            if event[0] == "answer":
+                return event[1]
+        raise AssertionError("ask_stream ended without an answer")
+
+    def ask_stream(self, question: str, history: list[dict] | None = None, collection: str | None = None):
+        """The answer as it is made (rag/answer.py): ("token", text) as the generator writes, ("sentence", Claim,
+        [Citation]) as each sentence is verified or retracted, and last ("answer", Answer), which replaces what
+        was streamed. Check, resolve and retrieve errors are raised at the first next()."""
         t0 = time.perf_counter()
         question, query, qvec, hits, name, version = self._retrieve(question, history, collection)
         t1 = time.perf_counter()
         model = load_scorer()
         evidence, answerable = judge(*self._evidence(question, query, qvec, hits, name, version), model)
         threshold = model["threshold"] if self.settings.refuse_below is None else self.settings.refuse_below
-        text, refused, cites = extractive_answer(question, evidence, answerable, threshold, self.settings,
-                                                 lambda doc_id: self.document(doc_id, name, version))
-        t2 = time.perf_counter()
-        log.info("ask %r -> %s (answerable %.3f)", question[:200], "refused" if refused else "answered", answerable)
-        return Answer(question=question, answer=text, refused=refused, citations=cites, backend="extractive",
-                      timings_ms={"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000,
-                                  "total": (t2 - t0) * 1000})
+        generator = self.generator
+        checker = Checker(self.embedder.embed, self._span_vectors(name),
+                          getattr(generator, "entails", None) if self.settings.llm_entailment else None)
+        first = None
+        events = compose(query, evidence, answerable, threshold, generator, checker, self.settings,
+                         lambda doc_id: self.document(doc_id, name, version))
+        with closing(events):       # closed early (e.g. the connection closed): the generator is closed too
+            for event in events:
+                if event[0] == "token" and first is None:
+                    first = time.perf_counter()
+                if event[0] == "answer":
+                    a, t2 = event[1], time.perf_counter()
+                    a.question = question
+                    a.timings_ms = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
+                    if first is not None and a.backend != "extractive":
+                        a.timings_ms["first_token"] = (first - t0) * 1000
+                    log.info("ask %r -> %s (answerable %.3f, %s)", question[:200],
+                             "refused" if a.refused else "answered", answerable, a.backend)
+                yield event
 
     def evidence(self, question: str, history: list[dict] | None = None,
                  collection: str | None = None) -> tuple[list[Evidence], np.ndarray]:
@@ -109,21 +142,34 @@ class Rag:
         return evidence, features(question, query, qvec, evidence, vecs, self.retriever.bm25(name, version).idf)
 
     def _candidate_vectors(self, name: str, evidence) -> np.ndarray:
-        """The candidates' vectors computed at ingest; a candidate without one (an index written by an older
-        version, whose sentence rows, if any, were numbered differently) is embedded now."""
         if not evidence:
             return np.zeros((0, self.embedder.dim), np.float32)
-        ids = [f"{ev.hit.chunk.id}:s{ev.index}" for ev in evidence]
-        stored = self.store.sentence_vectors(name, [i for i, ev in zip(ids, evidence) if ev.kind != LEGACY])
-        missing = [(i, ev) for i, ev in zip(ids, evidence) if i not in stored]
+        return np.stack(self._sentence_vectors(name, [(ev.hit.chunk, ev.index) for ev in evidence]))
+
+    def _sentence_vectors(self, name: str, sentences) -> list[np.ndarray]:
+        """Vectors of (chunk, index) sentences as computed at ingest; a sentence without one (an index written
+        by an older version, whose sentence rows, if any, were numbered differently) is embedded now."""
+        ids = [f"{c.id}:s{k}" for c, k in sentences]
+        stored = self.store.sentence_vectors(name, [i for i, (c, k) in zip(ids, sentences)
+                                                    if c.sentences[k][2] != LEGACY])
+        missing = [(i, c, k) for i, (c, k) in zip(ids, sentences) if i not in stored]
         if missing:
             texts = []
-            for _, ev in missing:
-                c = ev.hit.chunk
-                s, e, _ = c.sentences[ev.index]
+            for _, c, k in missing:
+                s, e, _ = c.sentences[k]
                 texts.append(sentence_text(c.title, c.text[s - c.start:e - c.start]))
-            stored.update(zip((i for i, _ in missing), self.embedder.embed(texts)))
-        return np.stack([stored[i] for i in ids])
+            stored.update(zip((i for i, _, _ in missing), self.embedder.embed(texts)))
+        return [stored[i] for i in ids]
+
+    def _span_vectors(self, name: str):
+        """vectors(chunk, indices) for the verifier: fetched from the store once per chunk."""
+        cache: dict = {}
+
+        def vectors(chunk, indices) -> np.ndarray:
+            if chunk.id not in cache:
+                cache[chunk.id] = self._sentence_vectors(name, [(chunk, k) for k in range(len(chunk.sentences))])
+            return np.stack([cache[chunk.id][k] for k in indices])
+        return vectors
 
     def document(self, doc_id: str, collection: str | None = None, version: int | None = None) -> Document | None:
         """A stored document by id (cached while the collection is unchanged, i.e. at the same version)."""

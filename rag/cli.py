@@ -14,6 +14,11 @@ from .retrieval import MODES
 
 def _print_answer(a) -> None:
     print(a.answer)
+    for note in a.notes:
+        print(f"\nNote: {note}")
+    dropped = [c for c in a.sentences if not c.kept and a.backend != "extractive"]
+    if dropped:
+        print(f"\n{len(dropped)} generated sentence(s) left out: no cited passage supports them.")
     if a.citations:
         print("\nSee also:" if a.refused else "\nSources:")
         for c in a.citations:

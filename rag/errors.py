@@ -19,3 +19,7 @@ class QuestionError(RagError):
 
 class NotFound(RagError):
     """An unknown collection or document id."""
+
+
+class LLMError(RagError):
+    """The language model server is unreachable, refused the request or sent something unreadable."""

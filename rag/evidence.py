@@ -21,7 +21,7 @@ import numpy as np
 
 from .chunking import is_candidate
 from .text import MONTHS, bm25_tokens, clean_sentence
-from .types import Evidence, Hit
+from .types import Evidence, Hit, Passage
 
 SCORER_PATH = Path(__file__).with_name("scorer.json")
 QUESTION_WORDS = {"who", "what", "when", "where", "which", "why", "how", "whom", "whose", "doe", "did", "is",
@@ -243,3 +243,21 @@ def judge(evidence: list[Evidence], x: np.ndarray, model: dict) -> tuple[list[Ev
         ev.score = float(share)
     answerable = 1.0 / (1.0 + np.exp(-linear(question_row(x, logits)[None], model["answerable"])[0]))
     return sorted(evidence, key=lambda ev: -ev.score), float(answerable)
+
+
+def passages(evidence: list[Evidence], limit: int, window: int = 1) -> list[Passage]:
+    """What an answer may cite: the best candidates, each with `window` sentences either side inside its
+    chunk, overlapping or touching windows of a chunk merged; at most `limit` passages, best first. Every
+    candidate inside a passage is listed in it (best first)."""
+    out: list[Passage] = []
+    for ev in evidence:
+        c = ev.hit.chunk
+        lo, hi = max(ev.index - window, 0), min(ev.index + window, len(c.sentences) - 1)
+        start, end = min(c.sentences[lo][0], ev.start), c.sentences[hi][1]
+        near = next((p for p in out if p.hit.chunk.id == c.id and start <= p.end + 1 and p.start <= end + 1), None)
+        if near is not None:
+            near.start, near.end = min(near.start, start), max(near.end, end)
+            near.evidence.append(ev)
+        elif len(out) < limit:
+            out.append(Passage(hit=ev.hit, start=start, end=end, evidence=[ev], score=ev.score))
+    return out

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_-]{0,48}[A-Za-z0-9])?")   # 1-50 characters
 
 
 class Settings(BaseSettings):
@@ -14,7 +18,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".rag"), description="Where the index, feedback and logs live.")
     chroma_url: str | None = Field(None, description="Use a Chroma server (e.g. http://127.0.0.1:8000) instead of the embedded store.")
-    collection: str = Field("default", max_length=50, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$",
+    collection: str = Field("default", max_length=50, pattern=f"^{COLLECTION_NAME.pattern}$",
                             description="Collection used when a command gets no --collection.")
     corpus_dir: Path = Field(Path("corpus"), description="Folder ingested when `rag ingest` gets no path.")
     chunk_tokens: int = Field(256, ge=32, le=1024, description="Target chunk size in cl100k_base tokens.")
@@ -33,7 +37,18 @@ class Settings(BaseSettings):
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
     max_words: int = Field(60, ge=10, le=400, description="Word budget of an extractive answer.")
     refuse_below: float | None = Field(None, ge=0.0, le=1.0, description="Refuse when the probability that the sources answer the question is below this; unset: the threshold calibrated with the scorer (rag/scorer.json, `python -m evals.train_scorer`).")
-    backend: Literal["extractive"] = Field("extractive", description="Answer backend.")
+    passages: int = Field(5, ge=1, le=20, description="Most passages (a best sentence with one sentence either side, within its chunk) an answer is written from and may cite.")
+    backend: str = Field("extractive", pattern=r"^[a-z][a-z0-9_-]*$", description="Who writes the answer: `extractive` (quotes the best sentences; no model), `openai` (any OpenAI-compatible server: vLLM, llama.cpp, LM Studio, OpenAI, Azure) or `ollama`, both through llama-index.")
+    unverified: Literal["drop", "mark"] = Field("drop", description="A generated sentence no cited passage supports is dropped, or shown marked [unverified].")
+    llm_base_url: str | None = Field(None, description="Base URL of the LLM server, e.g. http://127.0.0.1:8080/v1 (openai) or http://127.0.0.1:11434 (ollama).")
+    llm_model: str | None = Field(None, description="Model name the LLM server knows.")
+    llm_api_key: SecretStr | None = Field(None, description="API key sent to the LLM server (never logged or shown).")
+    llm_temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature of generated answers.")
+    llm_max_tokens: int = Field(300, ge=16, le=8192, description="Most tokens the LLM may write for one answer.")
+    llm_timeout: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for the LLM server before falling back to the extractive answer.")
+    llm_retries: int = Field(2, ge=0, le=10, description="Retries, with backoff, when the LLM server answers 429 or 5xx.")
+    llm_context_window: int = Field(4096, ge=512, le=1_000_000, description="The model's context window in tokens: passages that do not fit are left out, and the answer says so.")
+    llm_entailment: bool = Field(False, description="Also ask the LLM, per generated sentence, whether the cited passage entails it (yes/no read from token log-probabilities where the server returns them).")
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
     log_level: str = Field("WARNING", description="Log level of the entry points.")
     embed_origins: str = Field("http://localhost:* http://127.0.0.1:*", max_length=4000,

@@ -83,6 +83,36 @@ class Evidence:
 
 
 @dataclass
+class Passage:
+    """What an answer may cite as [n]: a window of a retrieved chunk around its best evidence."""
+    hit: Hit
+    start: int             # document offsets
+    end: int
+    evidence: list[Evidence]   # the scored candidates inside it, best first
+    score: float           # its best candidate's score
+
+    @property
+    def text(self) -> str:
+        c = self.hit.chunk
+        return c.text[self.start - c.start:self.end - c.start]
+
+
+@dataclass
+class Claim:
+    """One sentence of an answer as checked against the passages it cites."""
+    text: str              # as generated, without its markers
+    cited: list[int]       # passage numbers the generator gave it
+    citations: list[int]   # the answer's citation numbers it is shown with (those that support it)
+    verified: bool         # a cited passage supports it
+    kept: bool             # shown in the answer
+    support: dict[str, float] = field(default_factory=dict)   # lexical, embedding, entailment of the best span
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "citations": self.citations, "verified": self.verified, "kept": self.kept,
+                "support": {k: round(v, 4) for k, v in self.support.items()}}
+
+
+@dataclass
 class Citation:
     n: int
     doc_id: str
@@ -108,11 +138,14 @@ class Answer:
     citations: list[Citation]
     backend: str
     timings_ms: dict[str, float]
+    sentences: list[Claim] = field(default_factory=list)   # every sentence generated, kept or dropped
+    notes: list[str] = field(default_factory=list)         # e.g. a fallback to the extractive answer, and why
 
     def to_dict(self) -> dict:
         return {"question": self.question, "answer": self.answer, "refused": self.refused,
                 "citations": [c.to_dict() for c in self.citations], "backend": self.backend,
-                "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()}}
+                "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+                "sentences": [s.to_dict() for s in self.sentences], "notes": self.notes}
 
 
 @dataclass

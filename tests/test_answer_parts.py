@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer import REFUSAL, extractive_answer, select
+from rag.answer import REFUSAL, compose
+from rag.generator import Extractive, select
+from rag.verify import Checker
 from rag.chunking import chunk_document
 from rag.conversation import is_follow_up, resolve
 from rag.evidence import answer_type, candidates, entities, holds_type
@@ -104,12 +106,22 @@ def test_selection_leads_with_the_best_and_keeps_only_close_seconds():
     assert len(select(evs, max_sentences=3, max_words=5)) == 1          # the word budget
 
 
+def extractive(question, evs, answerable, threshold):
+    def never(*_):
+        raise AssertionError("an extractive sentence is a quote: verified without vectors")
+    events = list(compose(question, evs, answerable, threshold, Extractive(Settings()), Checker(never, never),
+                          Settings(), lambda doc_id: None))
+    assert events[-1][0] == "answer"
+    return events[-1][1]
+
+
 def test_refusal_below_the_threshold_cites_the_closest_passages():
     evs = scored([("Alpha beta gamma delta", 0.9), ("Epsilon zeta eta theta", 0.05), ("Iota kappa lambda mu", 0.05)])
-    text, refused, cites = extractive_answer("Who?", evs, 0.4, 0.5, Settings(), lambda doc_id: None)
-    assert refused and text == REFUSAL and len(cites) == 2
-    text, refused, cites = extractive_answer("Who?", evs, 0.6, 0.5, Settings(), lambda doc_id: None)
-    assert not refused and text == "Alpha beta gamma delta. [1]" and cites[0].quote == "Alpha beta gamma delta."
+    a = extractive("Who?", evs, 0.4, 0.5)
+    assert a.refused and a.answer == REFUSAL and len(a.citations) == 2
+    a = extractive("Who?", evs, 0.6, 0.5)
+    assert not a.refused and a.answer == "Alpha beta gamma delta. [1]"
+    assert a.citations[0].quote == "Alpha beta gamma delta." and a.sentences[0].verified
 
 
 def test_evidence_quote_is_the_document_span():

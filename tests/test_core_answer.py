@@ -99,9 +99,10 @@ def test_json_contract(fixture_rag, capsys, monkeypatch):
     monkeypatch.setenv("RAG_DATA_DIR", str(fixture_rag.settings.data_dir))
     assert cli_main(["ask", "--json", "How much is the meal allowance when travelling?"]) == 0
     obj = json.loads(capsys.readouterr().out)
-    assert set(obj) == {"question", "answer", "refused", "citations", "backend", "timings_ms"}
+    assert set(obj) == {"question", "answer", "refused", "citations", "backend", "timings_ms", "sentences", "notes"}
     assert set(obj["timings_ms"]) == {"retrieve", "generate", "total"}
-    assert obj["backend"] == "extractive" and obj["refused"] is False
+    assert obj["backend"] == "extractive" and obj["refused"] is False and obj["notes"] == []
+    assert obj["sentences"] and all(s["verified"] and s["kept"] and s["citations"] for s in obj["sentences"])
     for c in obj["citations"]:
         assert set(c) == {"n", "source", "title", "locator", "start", "end", "quote", "score"}
         assert c["source"].endswith("handbook.md")

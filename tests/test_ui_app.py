@@ -6,7 +6,6 @@ import functools
 import http.server
 import re
 import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,6 +15,8 @@ import pytest
 from rag import Rag, load_settings
 from rag.feedback import FeedbackLog
 
+from conftest import serving
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures_ui"
 ARTIFACTS = ROOT / "artifacts"
@@ -23,13 +24,6 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
 XSS_Q = "What is the security drill code word?"
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:
@@ -41,25 +35,13 @@ class Served:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, embedder):
     """The real app (ui.app.create_app) on a free loopback port, over the UI fixture documents + the corpus."""
-    import uvicorn
-
     from ui.app import create_app
 
     rag = Rag(load_settings(data_dir=tmp_path_factory.mktemp("ui-data")), embedder=embedder)
     report = rag.ingest([ROOT / "corpus", FIXTURES])
     assert not report.errors, report.errors
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(rag), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield Served(f"http://127.0.0.1:{port}", rag)
-    srv.should_exit = True
-    thread.join(10)
+    with serving(create_app(rag)) as url:
+        yield Served(url, rag)
 
 
 def ask(server, question, **kw):

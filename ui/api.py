@@ -1,12 +1,17 @@
 """REST routes: /api/ask, /api/sources/{id}, /api/feedback, /healthz (pydantic models for OpenAPI)."""
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import re
 from typing import Literal
 
+import anyio
+
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, Field, ValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
 from rag import NotFound, QuestionError, RagError
 
@@ -28,6 +33,10 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field(default_factory=list, max_length=100,
                                 description="Earlier turns of this conversation, oldest first, for follow-ups.")
     collection: str | None = COLLECTION
+    stream: bool = Field(False, description="Answer as server-sent events (text/event-stream): `token` {text} as "
+                         "the model writes, `sentence` {text, citations, verified, kept} as each sentence is checked "
+                         "(kept false: remove that sentence from what was shown), then `answer` (the answer object, "
+                         "exactly as without streaming, to show instead of the streamed text), or `error` {detail}.")
 
 
 class CitationOut(BaseModel):
@@ -43,13 +52,25 @@ class CitationOut(BaseModel):
     date: str | None = None
 
 
+class SentenceOut(BaseModel):
+    text: str
+    citations: list[int] = Field(description="Numbers of the citations that support it.")
+    verified: bool = Field(description="A cited passage supports it (lexical and embedding check, and the LLM's "
+                                       "entailment check when RAG_LLM_ENTAILMENT is on).")
+    kept: bool = Field(description="Shown in the answer.")
+    support: dict[str, float]
+
+
 class AnswerOut(BaseModel):
     question: str
     answer: str = Field(description="Answer text; every [n] has an entry in citations.")
     refused: bool = Field(description="True when the sources do not answer it; citations are then 'see also'.")
     citations: list[CitationOut]
-    backend: str
+    backend: str = Field(description="Who wrote the answer: extractive, openai, ollama.")
     timings_ms: dict[str, float]
+    sentences: list[SentenceOut] = Field(description="Every generated sentence, kept or dropped, with its check.")
+    notes: list[str] = Field(description="What the reader should know, e.g. that the LLM was unreachable and this "
+                                         "is the extractive answer.")
 
 
 class SourceOut(BaseModel):
@@ -83,24 +104,65 @@ def user_of(request: Request) -> str | None:
     return request.headers.get("x-forwarded-user") or request.headers.get("x-remote-user") or None
 
 
+def answer_dict(a) -> dict:
+    return {**a.to_dict(), "citations": [citation_dict(c) for c in a.citations]}
+
+
+def _event(kind: str, data: dict) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _sse(first, events, request: Request):
+    """Server-sent events of an answer; a closed connection closes the events, which cancels the LLM request
+    (checked between events: the app's middleware hides the disconnect from the response itself)."""
+    def step():
+        return first if step.first else next(events, None)
+    step.first = True
+    try:
+        while True:
+            event = await anyio.to_thread.run_sync(step)
+            step.first = False
+            if event is None or await request.is_disconnected():
+                return
+            if event[0] == "token":
+                yield _event("token", {"text": event[1]})
+            elif event[0] == "sentence":
+                yield _event("sentence", {**event[1].to_dict(), "citations": [citation_dict(c) for c in event[2]]})
+            else:
+                yield _event("answer", answer_dict(event[1]))
+    except RagError as e:
+        yield _event("error", {"detail": str(e)})
+    except Exception:
+        log.exception("streamed answer failed")
+        yield _event("error", {"detail": "The answer failed on the server; please try again."})
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(events.close)
+
+
 def router(rag, feedback) -> APIRouter:
     r = APIRouter()
     errors = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}}
 
-    @r.post("/api/ask", response_model=AnswerOut, responses=errors, tags=["api"],
-            summary="Answer a question with citations")
-    def ask(body: AskRequest) -> dict:  # sync: FastAPI runs it in its thread pool
+    @r.post("/api/ask", response_model=AnswerOut, responses=errors | {200: {"content": {"text/event-stream": {}}}},
+            tags=["api"], summary="Answer a question with citations (optionally streamed)")
+    def ask(body: AskRequest, request: Request):  # sync: FastAPI runs it in its thread pool
         try:
-            a = rag.ask(body.question, history=[t.model_dump() for t in body.history], collection=body.collection)
+            events = rag.ask_stream(body.question, history=[t.model_dump() for t in body.history],
+                                    collection=body.collection)
+            first = next(events)          # check, resolve and retrieve happen here: their errors are 4xx
         except QuestionError as e:
             raise HTTPException(400, str(e))
         except NotFound as e:
             raise HTTPException(404, str(e))
-        except ValidationError as e:
-            raise HTTPException(400, f"bad collection name: {e.errors()[0]['msg']}")
         except RagError as e:
             raise HTTPException(400, str(e))
-        return {**a.to_dict(), "citations": [citation_dict(c) for c in a.citations]}
+        if body.stream:
+            return StreamingResponse(_sse(first, events, request), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        for event in itertools.chain([first], events):
+            if event[0] == "answer":
+                return answer_dict(event[1])
 
     @r.get("/api/sources/{doc_id}", response_model=SourceOut, responses=errors, tags=["api"],
            summary="Stored text and metadata of one indexed document")
@@ -109,7 +171,7 @@ def router(rag, feedback) -> APIRouter:
         try:
             known = DOC_ID.match(doc_id) and doc_id in rag.documents(collection)
             doc = rag.document(doc_id, collection) if known else None
-        except (NotFound, ValidationError):
+        except (NotFound, QuestionError):
             doc = None
         if doc is None:
             raise HTTPException(404, "no indexed document has this id")

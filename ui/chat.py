@@ -28,11 +28,17 @@ def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
             pending = [{"role": "user", "content": md_text(question.strip())},
                        {"role": "assistant", "content": "_Searching the sources…_"}]
             yield "", chat + pending, history, None, ""
-        try:
-            a = rag.ask(question, history=history)
-        except (RagError, ValueError) as e:
-            msg = str(e) if isinstance(e, RagError) else "That collection name is not valid."
-            yield question, chat, history, None, f"⚠️ {md_text(msg)}"
+        a, streamed, live = None, "", rag.settings.backend != "extractive"
+        try:   # a generative backend's words stream in; the checked answer then replaces them
+            for event in rag.ask_stream(question, history=history):
+                if event[0] == "token" and live:
+                    streamed += event[1]
+                    yield "", chat + [pending[0], {"role": "assistant", "content": md_text(streamed) + " ▍"}], \
+                        history, None, ""
+                elif event[0] == "answer":
+                    a = event[1]
+        except RagError as e:
+            yield question, chat, history, None, f"⚠️ {md_text(str(e))}"
             return
         chat += [{"role": "user", "content": md_text(a.question)},
                  {"role": "assistant", "content": answer_markdown(a)}]

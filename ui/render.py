@@ -31,6 +31,7 @@ def answer_markdown(answer, collection: str | None = None) -> str:
         return f"[\\[{n}\\]]({hrefs[n]})" if n in hrefs else m.group(0)
 
     lines = [_MARKER.sub(link, md_text(answer.answer))]
+    lines += [f"\n*{md_text(note)}*" for note in getattr(answer, "notes", [])]
     if answer.citations:
         lines.append("")
         lines.append("**See also:**" if answer.refused else "**Sources:**")

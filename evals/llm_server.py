@@ -44,7 +44,7 @@ def model_path(name: str) -> Path:
         path = QWEN_DIR / file
         if not path.exists():
             raise SystemExit(f"{path} is missing; assemble it with: python -m evals.assemble_qwen")
-        return path
+        return path       # checked when assembled
     spec = importlib.util.find_spec(package)    # found, never imported
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit(f"model package {package} is missing; run: "

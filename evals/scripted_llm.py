@@ -16,9 +16,12 @@ class Reply(dict):
 
 
 class ScriptedLLM:
-    def __init__(self):
+    def __init__(self, respond=None, pace: float = 0.0):
+        self.respond = respond     # request body -> reply text, when nothing is scripted
+        self.pace = pace           # seconds between stream chunks of those replies
         self.replies: list[Reply] = []
         self.requests: list[dict] = []
+        self.served: list[tuple[float, float, float]] = []   # perf_counter at request, first byte, last byte
         self.cancelled = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -51,9 +54,11 @@ class ScriptedLLM:
                 self.wfile.write(body)
 
             def do_POST(self):
+                started = time.perf_counter()
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 llm.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                reply = llm.replies.pop(0) if llm.replies else Reply(text="I cannot answer this from the sources.")
+                reply = (llm.replies.pop(0) if llm.replies else Reply(text=llm.respond(body), delay=llm.pace) if llm.respond
+                         else Reply(text="I cannot answer this from the sources."))
                 time.sleep(reply.get("hang", 0))
                 if reply.get("status"):
                     self._send(reply["status"], json.dumps({"error": {"message": "scripted error"},
@@ -68,6 +73,7 @@ class ScriptedLLM:
                 self.send_header("Content-Type", "application/x-ndjson" if ollama else "text/event-stream")
                 self.end_headers()
                 text, size = reply.get("text", ""), reply.get("chunk", 4)
+                first = None
                 try:
                     for i in range(0, len(text), size):
                         piece = text[i:i + size]
@@ -83,6 +89,7 @@ class ScriptedLLM:
                         if reply.get("malformed") and i:
                             self.wfile.write(b"data: {\"choices\": [{\"delta\": \n\n" if not ollama else b"{oops\n")
                         self.wfile.flush()
+                        first = first or time.perf_counter()
                         time.sleep(reply.get("delay", 0))
                     if ollama:
                         self.wfile.write(json.dumps({"model": body.get("model"), "created_at": "2026-01-01T00:00:00Z",
@@ -91,6 +98,7 @@ class ScriptedLLM:
                     else:
                         self.wfile.write(b"data: [DONE]\n\n")
                     self.wfile.flush()
+                    llm.served.append((started, first or time.perf_counter(), time.perf_counter()))
                 except (BrokenPipeError, ConnectionResetError):
                     llm.cancelled.set()
 

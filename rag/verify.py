@@ -23,7 +23,7 @@ from .types import Claim, Passage
 _RUN = re.compile(r"((?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+)([.!?;:,]*)")
 _NUM = re.compile(r"\d+(?:[.,:]\d+)*")
 LEXICAL = 0.75        # share of a sentence's content words a span must hold to support it on its own
-LEXICAL_EMBEDDED = 0.5  # ... when the span's embedding is also at least EMBEDDING close
+LEXICAL_EMBEDDED = 0.5  # ... when the span is also at least EMBEDDING close and no word is foreign to the passages
 EMBEDDING = 0.6
 ENTAILMENT = 0.5      # the model's probability of "yes", when it is asked
 
@@ -82,6 +82,13 @@ class Checker:
 
     def __init__(self, embed, vectors, entails=None):
         self.embed, self.vectors, self.entails = embed, vectors, entails
+        self._words: tuple[int, set] = (0, set())
+
+    def _pool(self, passages: list[Passage]) -> set[str]:
+        """Every content word of the passages the generator was given."""
+        if self._words[0] != id(passages):
+            self._words = (id(passages), set().union(*bm25_tokens([p.text for p in passages])))
+        return self._words[1]
 
     def check(self, sentence: str, cited: list[int], passages: list[Passage]) -> tuple[dict[int, Span], dict]:
         """({passage number: best supporting span} for the cited passages that support the sentence,
@@ -107,7 +114,7 @@ class Checker:
                     vecs = self.vectors(passages[n - 1].hit.chunk, span.indices)
                     v = vecs.sum(0)
                     score = {"lexical": lexical, "embedding": float(v @ qvec / (np.linalg.norm(v) or 1.0))}
-                    if lexical < LEXICAL and score["embedding"] < EMBEDDING:
+                    if lexical < LEXICAL and (score["embedding"] < EMBEDDING or words - self._pool(passages)):
                         continue
                 rank = score["lexical"] + score["embedding"] - 0.05 * (len(span.indices) - 1)
                 if n not in best or rank > best[n][0]:

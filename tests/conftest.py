@@ -89,6 +89,24 @@ def serving(app):
         thread.join(10)
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, headless, through playwright (scripts/test installs it)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium (scripts/test installs Debian's chromium)")
+    sync_api.expect.set_options(timeout=30_000)  # 2 shared cores: answers can take a few seconds
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from rag.embedder import OnnxEmbedder

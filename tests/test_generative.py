@@ -315,3 +315,35 @@ def test_closing_the_connection_cancels_the_llm_request(served, llm):
             if line.startswith("event: token"):
                 break
     assert llm.cancelled.wait(15)
+
+
+def test_the_widget_and_the_chat_stream_then_show_the_checked_answer(browser, ask_with, llm):
+    """In a real browser: the words appear as the model writes them, then the checked answer replaces
+    them; the sentence no passage supports is gone and the supported one links its source."""
+    from playwright.sync_api import expect
+
+    from conftest import serving
+    from ui.app import create_app
+
+    rag = ask_with()
+    n = holding(numbers_for(rag, llm, MEAL), "£25 per day")
+    text = f"The meal allowance is £25 per day [{n}]. It is paid in gold coins [{n}]."
+    with serving(create_app(rag)) as url:
+        page = browser.new_context().new_page()
+        page.set_default_timeout(30_000)
+        for path, box, bot in (("/embed", "Your question", ".rag-msg.bot"), ("/", "Your question", "#rag-chat")):
+            llm.script(Reply(text=text, chunk=4, delay=0.06))
+            page.goto(url + path)
+            q = page.get_by_label(box)
+            q.fill(MEAL)
+            q.press("Enter")
+            if path == "/embed":
+                expect(page.locator(".rag-pending")).to_contain_text("The meal")   # streamed, not yet checked
+            else:
+                expect(page.locator("#rag-chat")).to_contain_text("▍")
+            answer = page.locator(bot).last
+            expect(answer.locator('a:has-text("[1]")').first).to_be_visible()
+            expect(answer).to_contain_text("The meal allowance is £25 per day.")
+            expect(answer).not_to_contain_text("gold coins")
+            expect(page.locator(".rag-pending")).to_have_count(0)
+        page.context.close()

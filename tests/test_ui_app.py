@@ -20,9 +20,6 @@ from conftest import serving
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures_ui"
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 XSS_Q = "What is the security drill code word?"
 
 
@@ -152,18 +149,6 @@ def test_feedback_api_reaches_the_database_and_exports(server, tmp_path):
 
 
 # ---------------------------------------------------------------- real browser (Debian's chromium, headless)
-
-@pytest.fixture(scope="session")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium (scripts/test installs Debian's chromium)")
-    sync_api.expect.set_options(timeout=30_000)  # 2 shared cores: answers can take a few seconds
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
 
 @pytest.fixture
 def open_page(browser, server):

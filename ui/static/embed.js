@@ -39,6 +39,7 @@
       var m = /^\[(\d+)\]$/.exec(part);
       box.append(m && byN[m[1]] ? citeLink(byN[m[1]]) : document.createTextNode(part));
     });
+    (a.notes || []).forEach(function (note) { box.append(el("div", "rag-note", note)); });
     if (a.citations.length) {
       box.append(el("div", "rag-label", a.refused ? "See also:" : "Sources:"));
       var ol = el("ol");
@@ -66,22 +67,50 @@
 
   function add(node) { log.append(node); node.scrollIntoView({ block: "end" }); }
 
+  // POST /api/ask as server-sent events: the words show as they are written, then the checked answer
+  // (the `answer` event) replaces them.
   async function ask(question) {
     notice.textContent = "";
     var send = $("rag-send");
     send.disabled = true;
+    var pending = null;
     try {
       var r = await fetch("/api/ask", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ question: question, history: history, collection: collection || null }) });
-      var a = await r.json();
-      if (!r.ok) throw new Error(typeof a.detail === "string" ? a.detail : "The question could not be sent.");
+        body: JSON.stringify({ question: question, history: history, collection: collection || null, stream: true }) });
+      if (!r.ok) {
+        var e = await r.json().catch(function () { return {}; });
+        throw new Error(typeof e.detail === "string" ? e.detail : "The question could not be sent.");
+      }
       exs.replaceChildren();
-      add(el("div", "rag-msg user", a.question));
-      add(botMessage(a));
+      add(el("div", "rag-msg user", question));
+      pending = el("div", "rag-msg bot rag-pending", "");
+      add(pending);
+      var a = null, reader = r.body.getReader(), decoder = new TextDecoder(), buf = "";
+      for (;;) {
+        var chunk = await reader.read();
+        if (chunk.done) break;
+        buf += decoder.decode(chunk.value, { stream: true });
+        var parts = buf.split("\n\n");
+        buf = parts.pop();
+        parts.forEach(function (block) {
+          var kind = (/^event: (.*)$/m.exec(block) || [])[1], data = (/^data: (.*)$/m.exec(block) || [])[1];
+          if (!kind || data === undefined) return;
+          var d = JSON.parse(data);
+          if (kind === "token") pending.textContent += d.text;
+          else if (kind === "answer") a = d;
+          else if (kind === "error") throw new Error(d.detail);
+        });
+      }
+      if (!a) throw new Error("The answer was cut off; please try again.");
+      var box = botMessage(a);
+      pending.replaceWith(box);
+      pending = null;
+      box.scrollIntoView({ block: "end" });
       history.push({ role: "user", content: a.question }, { role: "assistant", content: a.answer });
       history = history.slice(-20);
       q.value = "";
     } catch (err) {
+      if (pending) pending.remove();
       notice.textContent = err.message;
     } finally {
       send.disabled = false;

@@ -26,6 +26,7 @@ LEXICAL = 0.75        # share of a sentence's content words a span must hold to 
 LEXICAL_EMBEDDED = 0.5  # ... when the span is also at least EMBEDDING close and no word is foreign to the passages
 EMBEDDING = 0.6
 ENTAILMENT = 0.5      # the model's probability of "yes", when it is asked
+MIN_WORDS = 2         # content words a sentence needs to be checked by word overlap (a lone word states nothing)
 
 
 def claims(text: str) -> list[tuple[str, list[int], int]]:
@@ -67,9 +68,11 @@ def spans(p: Passage) -> list[Span]:
 
 
 def verbatim(sentence: str, span: Span, p: Passage) -> bool:
-    """Does the span state the sentence word for word: the sentence is part of it, or it is nearly all of the
-    sentence (a mark added), or the sentence is it after a label its chunk holds (a heading: "Timeout: 30 s.")?"""
-    if sentence in span.text or (span.text in sentence and len(span.text) >= 0.9 * len(sentence)):
+    """Does the span state the sentence word for word: the sentence is it, or a part of it of 4 words or more
+    (a lone word copied from a passage states nothing), or it is nearly all of the sentence (a mark added), or
+    the sentence is it after a label its chunk holds (a heading: "Timeout: 30 s.")?"""
+    if sentence == span.text or (sentence in span.text and len(sentence.split()) >= 4) or (
+            span.text in sentence and len(span.text) >= 0.9 * len(sentence)):
         return True
     label = sentence[:-len(span.text)].rstrip(": ") if sentence.endswith(span.text) else ""
     c = p.hit.chunk
@@ -103,7 +106,7 @@ class Checker:
             for span in spans(passages[n - 1]):
                 if verbatim(sentence, span, passages[n - 1]):     # the share of the sentence it states
                     score = {"lexical": min(len(span.text) / len(sentence), 1.0), "embedding": 1.0}
-                elif not numbers <= _numbers(span.text) or not words:
+                elif not numbers <= _numbers(span.text) or len(words) < MIN_WORDS:
                     continue
                 else:
                     lexical = len(words & set(bm25_tokens([span.text])[0])) / len(words)
@@ -157,7 +160,10 @@ class Citer:
         return len(self.used)
 
     def claim(self, sentence: str, cited: list[int], keep_unverified: bool = False, run: int = 0) -> Claim:
-        support, scores = self.checker.check(sentence, cited, self.passages)
+        """A sentence the generator cited nowhere is checked against every passage (small models often forget
+        the markers); one whose markers are wrong or dangling is not: it was attributed, wrongly."""
+        support, scores = self.checker.check(sentence, cited or list(range(1, len(self.passages) + 1)),
+                                             self.passages)
         numbers = {n: self._number(n, span, run) for n, span in support.items()}
         self.last = (run, numbers)
         verified = bool(support)

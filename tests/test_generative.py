@@ -347,3 +347,11 @@ def test_the_widget_and_the_chat_stream_then_show_the_checked_answer(browser, as
             expect(answer).not_to_contain_text("gold coins")
             expect(page.locator(".rag-pending")).to_have_count(0)
         page.context.close()
+
+
+def test_a_sentence_without_markers_is_cited_to_the_passage_that_supports_it(ask_with, llm):
+    rag = ask_with()
+    llm.script("The meal allowance is £25 per day when travelling for work. It is paid in gold coins.")
+    a = rag.ask(MEAL)
+    assert [(c.cited, c.verified) for c in a.sentences] == [([], True), ([], False)]
+    assert a.answer == "The meal allowance is £25 per day when travelling for work. [1]" and a.backend == "openai"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 
 import gradio as gr
 
@@ -30,13 +31,15 @@ def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
             yield "", chat + pending, history, None, ""
         a, streamed, live = None, "", rag.settings.backend != "extractive"
         try:   # a generative backend's words stream in; the checked answer then replaces them
-            for event in rag.ask_stream(question, history=history):
-                if event[0] == "token" and live:
-                    streamed += event[1]
-                    yield "", chat + [pending[0], {"role": "assistant", "content": md_text(streamed) + " ▍"}], \
-                        history, None, ""
-                elif event[0] == "answer":
-                    a = event[1]
+            events = rag.ask_stream(question, history=history)
+            with closing(events):    # Gradio closes this generator when the page goes: so is the LLM request
+                for event in events:
+                    if event[0] == "token" and live:
+                        streamed += event[1]
+                        yield "", chat + [pending[0], {"role": "assistant", "content": md_text(streamed) + " ▍"}], \
+                            history, None, ""
+                    elif event[0] == "answer":
+                        a = event[1]
         except RagError as e:
             yield question, chat, history, None, f"⚠️ {md_text(str(e))}"
             return

@@ -12,6 +12,8 @@ from .text import MONTHS, blocks_of, segment_block, strip_refs
 from .types import Chunk, Document
 
 MIN_WORDS = 2           # shorter units are never answer candidates
+MAX_UNIT_CHARS = 20_000  # a longer block is segmented in windows of at most this size (no unit is longer)
+MAX_WORD_CHARS = 50     # longer "words" (no spaces: base64, URLs, CJK) are cut for counting and splitting
 _DATELINE = re.compile(rf"^(\w+day,? )?(({MONTHS})\.? \d{{1,2}},? \d{{4}}|\d{{1,2}} ({MONTHS}) \d{{4}}|\d{{4}}-\d\d-\d\d)"
                        rf"\b|^(by|updated|published|posted)\b", re.I)
 
@@ -28,19 +30,29 @@ def count_tokens(text: str) -> int:
     return len(encoder().encode(text, disallowed_special=()))
 
 
-def locate(doc: Document, offset: int) -> str:
-    """Human locator of an offset: page and section heading where known, else the paragraph."""
-    parts = []
-    if doc.pages:
-        parts.append(f"page {max(bisect.bisect_right(doc.pages, offset), 1)}")
+def locator(doc: Document):
+    """offset -> human locator (page and section heading where known, else the paragraph); the headings
+    are indexed once per document, so locating every chunk stays linear."""
     title = (doc.title or "").strip().lower()
     headings = [(pos, h) for pos, h in doc.headings if h.strip().lower() != title]   # the title names no section
-    k = bisect.bisect_right([pos for pos, _ in headings], offset)
-    if k:
-        parts.append(f"section “{headings[k - 1][1][:60].strip()}”")
-    if not parts and doc.paragraphs:
-        parts.append(f"paragraph {max(bisect.bisect_right(doc.paragraphs, offset), 1)}")
-    return ", ".join(parts) or "text"
+    starts = [pos for pos, _ in headings]
+
+    def locate_offset(offset: int) -> str:
+        parts = []
+        if doc.pages:
+            parts.append(f"page {max(bisect.bisect_right(doc.pages, offset), 1)}")
+        k = bisect.bisect_right(starts, offset)
+        if k:
+            parts.append(f"section “{headings[k - 1][1][:60].strip()}”")
+        if not parts and doc.paragraphs:
+            parts.append(f"paragraph {max(bisect.bisect_right(doc.paragraphs, offset), 1)}")
+        return ", ".join(parts) or "text"
+    return locate_offset
+
+
+def locate(doc: Document, offset: int) -> str:
+    """Human locator of one offset (see locator)."""
+    return locator(doc)(offset)
 
 
 def units(doc: Document) -> list[tuple[int, int, str]]:
@@ -54,7 +66,21 @@ def units(doc: Document) -> list[tuple[int, int, str]]:
             kind = "title"
         elif kind == "text" and len(block.split()) <= 8 and _DATELINE.search(block):
             kind = "dateline"
-        out.extend((s + a, s + b, kind) for a, b in segment_block(block, kind))
+        for ws, we in windows(block):
+            out.extend((s + ws + a, s + ws + b, kind) for a, b in segment_block(block[ws:we], kind))
+    return out
+
+
+def windows(block: str, size: int = MAX_UNIT_CHARS) -> list[tuple[int, int]]:
+    """A block cut into stretches of at most `size` characters, each at its last sentence end (". "), else
+    its last space, else hard, so that segmenting and counting stay linear on megabytes without a sentence end."""
+    out, s = [], 0
+    while len(block) - s > size:
+        cut = block.rfind(". ", s + size // 2, s + size - 1) + 1 or block.rfind(" ", s + size // 2, s + size)
+        cut = cut if cut > s else s + size
+        out.append((s, cut))
+        s = cut
+    out.append((s, len(block)))
     return out
 
 
@@ -65,8 +91,10 @@ def is_candidate(text: str, kind: str) -> bool:
     return len(text.split()) >= (1 if kind == "code" else MIN_WORDS)
 
 
-def chunk_document(doc: Document, max_tokens: int = 256, overlap: int = 40) -> list[Chunk]:
-    """Pack whole sentences into chunks of about max_tokens; neighbours share up to `overlap` tokens."""
+def chunk_document(doc: Document, max_tokens: int = 256, overlap: int = 40, gen: str = "") -> list[Chunk]:
+    """Pack whole sentences into chunks of about max_tokens; neighbours share up to `overlap` tokens.
+    Chunk ids are "<doc id>:<gen>:<n>" (the store's write generation), or "<doc id>:<n>" without one."""
+    locate_offset, prefix = locator(doc), f"{doc.id}:{gen}:" if gen else f"{doc.id}:"
     parts = []  # (start, end, tokens, kind); sentences longer than max_tokens are split at word boundaries
     for s, e, kind in units(doc):
         n = count_tokens(doc.text[s:e])
@@ -82,9 +110,9 @@ def chunk_document(doc: Document, max_tokens: int = 256, overlap: int = 40) -> l
             j += 1
         start, end = parts[i][0], parts[j - 1][1]
         sents = [(*strip_refs((s, e), doc.text), kind) for s, e, _, kind in parts[i:j]]
-        chunks.append(Chunk(id=f"{doc.id}:{len(chunks)}", doc_id=doc.id, source=doc.source, title=doc.title,
+        chunks.append(Chunk(id=f"{prefix}{len(chunks)}", doc_id=doc.id, source=doc.source, title=doc.title,
                             date=doc.date, start=start, end=end, text=doc.text[start:end],
-                            locator=locate(doc, start), sentences=sents))
+                            locator=locate_offset(start), sentences=sents))
         if j >= len(parts):
             break
         back, k = 0, j               # step back over whole sentences worth at most `overlap` tokens
@@ -96,9 +124,10 @@ def chunk_document(doc: Document, max_tokens: int = 256, overlap: int = 40) -> l
 
 
 def _split_long(text: str, s: int, e: int, max_tokens: int) -> list[tuple[int, int, int]]:
-    """Cut an over-long sentence at word boundaries (word token counts summed: linear, close enough)."""
+    """Cut an over-long sentence at word boundaries (word token counts summed: linear, close enough); a word
+    longer than MAX_WORD_CHARS counts, and may be cut, in pieces of that many characters."""
     out, piece_start, piece_end, total = [], None, s, 0
-    for m in re.finditer(r"\S+", text[s:e]):
+    for m in re.finditer(rf"[^\s]{{1,{MAX_WORD_CHARS}}}", text[s:e]):
         n = count_tokens(" " + m.group())
         if piece_start is not None and total + n > max_tokens:
             out.append((piece_start, piece_end, total))

@@ -10,7 +10,7 @@ _ITEM = re.compile(r"^\s*(?:[-*+•◦▪‣]|\d{1,3}[.)]|[a-z][.)]|[A-Z]\)|\(\w
 _LETTER_ITEM = re.compile(r"^\s*(?:[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]")
 _NUMBERED_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[A-Z]\.|[IVX]{1,4}\.)[ \t]+[A-Z]")
 _UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,}|~{3,})\s*$")
-_RULE = re.compile(r"^[\s|+:=~-]*[-=~]{3,}[\s|+:=~-]*$")
+_RULE = re.compile(r"^(?=[\s|+:=~-]*$).*?[-=~]{3}")   # only rule characters, 3+ dashes in a row (linear)
 _GAP = re.compile(r"(?<=[^\s.!?:;,]) {2,}(?=\S)")        # columns: 2+ spaces, not after a sentence's end
 _SHELL = re.compile(r"^\s*(?:\$ |sudo |pip3? |python3? |git |cd |npm |npx |yarn |curl |wget |make\b|docker |"
                     r"kubectl |apt(?:-get)? |brew |conda |uv |\./)")

@@ -18,6 +18,7 @@ _RESPLIT = re.compile(r"(?<=[.!?])[\"'”’)]*(?:\[\d+\])+(?=\s)|(?<=[.!?])[\"'
 _NEVER_END = re.compile(r"(?<![\w.])(?:e\.g|i\.e|n\.b|cf|vs)\.,?$", re.I)     # "e.g., ..." goes on
 _MARKER = re.compile(r"(?:^|\s)(\d{1,2}\.)$")                                 # "... child. 2." | "Construct ..."
 _CLOSE = ".!?\"')”’"
+_SPACE = re.compile(r"\s")
 _ABBREV = {"e.g", "eg", "i.e", "n.b", "cf", "vs", "etc", "no", "fig", "sec", "dr", "mr", "st", "inc", "ltd", "al"}
 
 
@@ -25,6 +26,8 @@ def segment(block: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a block, whitespace-trimmed offsets into the block."""
     if not block.strip():
         return []
+    if not _SPACE.search(block.strip()):    # one "word": no sentence break possible (and blingfire is slow on
+        return [(len(block) - len(block.lstrip()), len(block.rstrip()))]        # long runs of punctuation)
     cuts = {s for s, _ in blingfire.text_to_sentences_and_offsets(block)[1]}
     for m in _RESPLIT.finditer(block):
         word = block[block.rfind(" ", 0, m.start()) + 1:m.start()].strip("(`'\"").rstrip(".").lower()

@@ -19,6 +19,12 @@ from .types import Document
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 META_SUFFIX = ".meta.json"   # optional sidecar: {"title", "date", "origin"} for the file it names
 MAX_BYTES = 50_000_000
+# limits against decompression and element bombs, checked while reading: a file over one is skipped
+MAX_UNPACKED_BYTES = 100_000_000   # everything a .docx (a zip) unpacks to
+MAX_XML_ELEMENTS = 1_000_000       # XML elements in a .docx (paragraphs, runs, cells, properties, ...)
+MAX_HTML_TAGS = 300_000            # tags in an .html page
+MAX_PDF_PAGES = 5_000
+MAX_TEXT_CHARS = 20_000_000        # text extracted from a .pdf
 
 _DATE_PATTERNS = [
     (re.compile(rf"\b({MONTHS}) (\d{{1,2}}), (\d{{4}})\b"), "%B %d %Y", (0, 1, 2)),
@@ -106,6 +112,9 @@ def _read_text(data: bytes, markdown: bool) -> dict:
 def _read_html(data: bytes) -> dict:
     from .markup import render_html
 
+    if data.count(b"<") > MAX_HTML_TAGS:
+        raise DocumentError(f"more than {MAX_HTML_TAGS:,} HTML tags (limit MAX_HTML_TAGS); split the page")
+
     m = _META_CHARSET.search(data[:4096])
     declared = (m.group(1) or m.group(2)).decode("ascii") if m else None
     return render_html(_decode(data, "HTML", declared))
@@ -119,7 +128,15 @@ def _read_pdf(data: bytes) -> dict:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError("encrypted PDF; save a copy without a password and ingest that")
-        pages = [(p.extract_text() or "").splitlines() for p in reader.pages]
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise DocumentError(f"more than {MAX_PDF_PAGES:,} pages (limit MAX_PDF_PAGES); split the PDF")
+        pages, size = [], 0
+        for p in reader.pages:
+            pages.append((p.extract_text() or "").splitlines())
+            size += sum(map(len, pages[-1]))
+            if size > MAX_TEXT_CHARS:
+                raise DocumentError(f"more than {MAX_TEXT_CHARS // 1_000_000}M characters of text "
+                                    "(limit MAX_TEXT_CHARS); split the PDF")
         meta_title = (reader.metadata or {}).get("/Title") if reader.metadata else None
     except DocumentError:
         raise
@@ -234,10 +251,34 @@ _TAILS = {"based", "free", "in", "known", "level", "like", "made", "off", "on", 
           "specific", "term", "time", "up", "wide"}
 
 
+def _check_zip(data: bytes) -> None:
+    """Unpack every part of a .docx as a stream, counting bytes and XML elements, and stop at the first
+    limit crossed: a zip bomb costs a bounded read whatever sizes its headers declare."""
+    import zipfile
+
+    try:
+        parts = zipfile.ZipFile(io.BytesIO(data))
+        unpacked = elements = 0
+        for info in parts.infolist():
+            with parts.open(info) as f:
+                while piece := f.read(1 << 20):
+                    unpacked += len(piece)
+                    elements += piece.count(b"<") - piece.count(b"</")
+                    if unpacked > MAX_UNPACKED_BYTES:
+                        raise DocumentError(f"unpacks to more than {MAX_UNPACKED_BYTES // 1_000_000} MB (a zip bomb? "
+                                            "limit MAX_UNPACKED_BYTES); re-save it in Word or split it")
+                    if elements > MAX_XML_ELEMENTS:
+                        raise DocumentError(f"more than {MAX_XML_ELEMENTS:,} XML elements (a zip bomb? limit "
+                                            "MAX_XML_ELEMENTS); re-save it in Word or split it")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError) as e:
+        raise DocumentError(f"broken .docx ({type(e).__name__}); re-save it in Word") from None
+
+
 def _read_docx(data: bytes) -> dict:
     import docx
     from docx.table import Table
 
+    _check_zip(data)
     try:
         d = docx.Document(io.BytesIO(data))
     except Exception as e:
@@ -287,14 +328,17 @@ def read_document(path: Path, source: str, doc_id: str) -> Document:
         raise DocumentError(f"cannot read ({e.strerror})") from None
     if not data.strip():
         raise DocumentError("empty file")
-    if suffix == ".pdf":
-        parsed = _read_pdf(data)
-    elif suffix == ".docx":
-        parsed = _read_docx(data)
-    elif suffix in (".html", ".htm"):
-        parsed = _read_html(data)
-    else:
-        parsed = _read_text(data, markdown=suffix in (".md", ".markdown"))
+    try:
+        if suffix == ".pdf":
+            parsed = _read_pdf(data)
+        elif suffix == ".docx":
+            parsed = _read_docx(data)
+        elif suffix in (".html", ".htm"):
+            parsed = _read_html(data)
+        else:
+            parsed = _read_text(data, markdown=suffix in (".md", ".markdown"))
+    except RecursionError:
+        raise DocumentError("nested too deeply to read (thousands of levels); re-export it flatter") from None
     if not parsed["text"].strip():
         raise DocumentError("no text in it")
     meta = read_sidecar(path)

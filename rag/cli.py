@@ -186,11 +186,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rag: {e.errors()[0]['msg']}", file=sys.stderr)
         return 2
     except RagError as e:
-        print(f"rag: {e}", file=sys.stderr)
+        print(f"rag: {' '.join(str(e).split())}", file=sys.stderr)      # always one line
         return 2
     except KeyboardInterrupt:
         print("rag: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:       # a bug or an unforeseen failure: still one line; the traceback in the log
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        print(f"rag: unexpected error ({type(e).__name__}: {' '.join(str(e).split())[:300]}); "
+              "run again with RAG_LOG_LEVEL=DEBUG for details and report it", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,3 +23,8 @@ class NotFound(RagError):
 
 class LLMError(RagError):
     """The language model server is unreachable, refused the request or sent something unreadable."""
+
+
+class Unavailable(RagError):
+    """The store cannot serve the request now (Chroma server down, another ingest writing); retry later.
+    The API answers 503."""

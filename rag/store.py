@@ -3,23 +3,71 @@
 A user collection NAME is three Chroma collections: NAME.chunks (our vectors, chunk text and spans),
 NAME.docs (one record per document: stored text and metadata, a 1-d placeholder vector) and NAME.sentences
 (one vector per sentence of a chunk, headings included, id "<chunk id>:s<n>", n its index in chunk.sentences).
+
+Crash safety without transactions: chunk ids carry the generation (ingest run) that wrote them
+("<doc id>:<gen>:<n>"), and a document record names its generation. A write adds the new rows beside the
+old, switches the records in one call (the commit), then deletes the old rows; while it runs, `pending` on
+the chunks collection says so. Rows no record owns (a killed writer's) are swept: at the start of every
+ingest, and by the first reader that finds `pending` set while no ingest holds the data dir's lock.
+A lost Chroma server raises Unavailable from every method.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+import re
+import socket
 from urllib.parse import urlparse
 
 import numpy as np
 
-from .errors import ConfigError, NotFound
+from .errors import ConfigError, NotFound, RagError, Unavailable
+from .lock import writer_lock
 from .text import sentence_spans
 from .types import LEGACY, Chunk, Document
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 PAGE = 2000
+ID_PAGE = 50_000     # ids-only reads (the sweep)
+_OWNER = re.compile(r"^(.*?)(?::(g[0-9a-f]{10}))?:\d+(?::s\d+)?$")   # chunk/sentence id -> doc id, generation
+
+
+def _owner(row_id: str) -> tuple[str, str] | None:
+    m = _OWNER.match(row_id)
+    return (m[1], m[2] or "") if m else None
+
+
+def _outage(e: Exception) -> bool:
+    """Is this the Chroma server being unreachable (not a bad request)?"""
+    import httpx
+    return isinstance(e, (httpx.TransportError, ConnectionError, TimeoutError)) or \
+        any(w in str(e).lower() for w in ("could not connect", "connection refused", "connecterror"))
+
+
+def _guarded(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except RagError:
+            raise
+        except Exception as e:
+            if self.url and _outage(e):
+                raise Unavailable(f"the Chroma server at {self.url} is not answering ({type(e).__name__}: {e}); "
+                                  "start it again (`chroma run`) or check RAG_CHROMA_URL") from None
+            raise
+    return call
+
+
+def _outage_guard(cls):
+    """Every public method of the store turns a lost Chroma server into Unavailable (CLI: one line, API: 503)."""
+    for name, f in list(vars(cls).items()):
+        if callable(f) and not name.startswith("_"):
+            setattr(cls, name, _guarded(f))
+    return cls
 
 
 def _chunk_from(cid: str, text: str, m: dict) -> Chunk:
@@ -29,10 +77,14 @@ def _chunk_from(cid: str, text: str, m: dict) -> Chunk:
                  [(int(m["start"]) + s, int(m["start"]) + e, LEGACY) for s, e in sentence_spans(text)])
 
 
+@_outage_guard
 class ChromaStore:
     def __init__(self, settings):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
+
+        self.url, self.data_dir = settings.chroma_url, settings.data_dir
+        self.writer = f"{socket.gethostname()} {os.getpid()}"     # who set `pending`
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         try:
@@ -50,6 +102,9 @@ class ChromaStore:
         except ConfigError:
             raise
         except Exception as e:
+            if self.url and _outage(e):
+                raise Unavailable(f"the Chroma server at {self.url} is not answering ({type(e).__name__}); "
+                                  "start it (`chroma run`) or check RAG_CHROMA_URL") from None
             where = settings.chroma_url or settings.data_dir
             raise ConfigError(f"cannot open the Chroma store at {where} ({type(e).__name__}: {e}); "
                               "check RAG_CHROMA_URL / RAG_DATA_DIR, or start the server with `chroma run`") from None
@@ -62,34 +117,98 @@ class ChromaStore:
                 cfg = {"hnsw": {"space": "cosine", "ef_search": 100}} if kind != "docs" else None
                 self._cols[key] = self.client.get_or_create_collection(key, configuration=cfg, embedding_function=None)
             else:
-                try:
-                    self._cols[key] = self.client.get_collection(key, embedding_function=None)
-                except Exception:
-                    raise NotFound(f"no collection '{name}'; ingest into it first (rag ingest --collection {name})") from None
+                col = self._get(key)
+                if col is None:
+                    raise NotFound(f"no collection '{name}'; ingest into it first (rag ingest --collection {name})")
+                self._cols[key] = col
         return self._cols[key]
+
+    def _get(self, key: str):
+        """The Chroma collection named key, or None if there is none (a lost server still raises)."""
+        from chromadb.errors import NotFoundError
+        try:
+            return self.client.get_collection(key, embedding_function=None)
+        except (NotFoundError, ValueError):
+            return None
 
     def collections(self) -> list[str]:
         names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
         return sorted(n[:-len(".chunks")] for n in names if n.endswith(".chunks"))
 
     def version(self, name: str) -> int:
-        try:
-            col = self.client.get_collection(f"{name}.chunks", embedding_function=None)
-        except Exception:
+        """The collection's version (-1: none); a killed writer's rows are swept first when it is safe."""
+        col = self._get(f"{name}.chunks")
+        if col is None:
             return -1
-        return int((col.metadata or {}).get("version", 0))
+        meta = col.metadata or {}
+        if meta.get("pending") and self._recover(name, meta["pending"]):
+            meta = self._get(f"{name}.chunks").metadata or {}
+        return int(meta.get("version", 0))
+
+    def _recover(self, name: str, writer: str) -> bool:
+        """Sweep after a writer that died mid-write: only when it ran on this host (so the data dir's lock
+        tells whether it still runs) and no ingest holds that lock now."""
+        if writer.split(" ")[0] != socket.gethostname():
+            log.warning("collection %s: a write by %s did not finish; the next ingest repairs it", name, writer)
+            return False
+        try:
+            with writer_lock(self.data_dir):
+                log.warning("collection %s: sweeping rows of a write by %s that did not finish", name, writer)
+                self.sweep(name)
+            return True
+        except Unavailable:                 # an ingest is writing right now
+            return False
 
     def uid(self, name: str) -> str:
         """Chroma's id of the chunks collection: new whenever the collection is re-created."""
         return str(self.client.get_collection(f"{name}.chunks", embedding_function=None).id)
 
-    def _bump(self, name: str) -> None:
-        col = self.client.get_collection(f"{name}.chunks", embedding_function=None)
-        meta = dict(col.metadata or {})
-        meta["version"] = int(meta.get("version", 0)) + 1
+    def _mark(self, name: str, pending: bool, bump: bool = False) -> None:
+        """Set or clear `pending` (the write journal) on the chunks collection; bump the version."""
+        col = self._col(name, "chunks")
+        meta = dict(self._get(f"{name}.chunks").metadata or {})
+        meta["pending"] = self.writer if pending else ""
+        if bump:
+            meta["version"] = int(meta.get("version", 0)) + 1
         meta.pop("hnsw:space", None)
         col.modify(metadata=meta)
         self._cols.pop(f"{name}.chunks", None)
+
+    def _bump(self, name: str) -> None:
+        self._mark(name, pending=False, bump=True)
+
+    def _ids(self, col, where: dict | None = None) -> list[str]:
+        out, offset = [], 0
+        while True:
+            got = col.get(where=where, include=[], limit=ID_PAGE, offset=offset)
+            out += got["ids"]
+            if len(got["ids"]) < ID_PAGE:
+                return out
+            offset += ID_PAGE
+
+    def _delete_rows(self, name: str, keep, where: dict | None = None) -> int:
+        """Delete chunk and sentence rows whose (doc id, generation) keep() rejects; how many went."""
+        n = 0
+        for kind in ("chunks", "sentences"):
+            col = self._col(name, kind)
+            stale = [i for i in self._ids(col, where) if (o := _owner(i)) is not None and not keep(*o)]
+            for b in range(0, len(stale), PAGE):
+                col.delete(ids=stale[b:b + PAGE])
+            n += len(stale)
+        return n
+
+    def sweep(self, name: str, records: dict[str, dict] | None = None) -> int:
+        """Delete the rows no document record owns (a killed writer's): rows of a document without a record,
+        or of another generation than its record's. Clears `pending`; returns the rows deleted."""
+        if self._get(f"{name}.chunks") is None:
+            return 0
+        records = self.doc_records(name) if records is None else records
+        gens = {i: m.get("gen", "") for i, m in records.items()}
+        n = self._delete_rows(name, lambda doc, gen: gens.get(doc) == gen)
+        if n:
+            log.warning("collection %s: removed %d rows left by an ingest that did not finish", name, n)
+        self._mark(name, pending=False, bump=n > 0)
+        return n
 
     def doc_records(self, name: str) -> dict[str, dict]:
         """doc_id -> metadata (no text) of every document in the collection."""
@@ -104,37 +223,38 @@ class ChromaStore:
 
     def put_documents(self, name: str, items: list[tuple[Document, list[Chunk]]], vectors: np.ndarray,
                       meta: dict, sentences: list[tuple[str, str]] = (), sentence_vectors: np.ndarray | None = None) -> None:
-        """Add or replace documents with their chunks and (id, doc id) sentences (old chunks and sentences
-        deleted first: no duplicates remain)."""
+        """Add or replace documents with their chunks and (id, doc id) sentences, written under the generation
+        meta["gen"] (the chunks' ids carry it): new rows beside the old, then the records in one call (the
+        commit), then the old rows deleted. No duplicates remain; a crash leaves the old or the new version."""
         if not items:
             return
         col, docs, sents = self._col(name, "chunks"), self._col(name, "docs"), self._col(name, "sentences")
-        ids = [d.id for d, _ in items]
-        col.delete(where={"doc_id": {"$in": ids}})
-        sents.delete(where={"doc_id": {"$in": ids}})
+        ids, gen = [d.id for d, _ in items], meta["gen"]
+        self._mark(name, pending=True)
         for b in range(0, len(sentences), PAGE):
             part = sentences[b:b + PAGE]
-            sents.add(ids=[i for i, _ in part], embeddings=sentence_vectors[b:b + PAGE],
-                      metadatas=[{"doc_id": d} for _, d in part])
+            sents.upsert(ids=[i for i, _ in part], embeddings=sentence_vectors[b:b + PAGE],
+                         metadatas=[{"doc_id": d} for _, d in part])
         chunks = [c for _, cs in items for c in cs]
         for b in range(0, len(chunks), PAGE):
             part = chunks[b:b + PAGE]
-            col.add(ids=[c.id for c in part], embeddings=vectors[b:b + PAGE], documents=[c.text for c in part],
-                    metadatas=[{"doc_id": c.doc_id, "source": c.source, "title": c.title, "date": c.date or "",
-                                "start": c.start, "end": c.end, "locator": c.locator,
-                                "sentences": json.dumps(c.sentences)} for c in part])
+            col.upsert(ids=[c.id for c in part], embeddings=vectors[b:b + PAGE], documents=[c.text for c in part],
+                       metadatas=[{"doc_id": c.doc_id, "source": c.source, "title": c.title, "date": c.date or "",
+                                   "start": c.start, "end": c.end, "locator": c.locator,
+                                   "sentences": json.dumps(c.sentences)} for c in part])
         docs.upsert(ids=ids, embeddings=[[1.0]] * len(ids), documents=[d.text for d, _ in items],
                     metadatas=[{"source": d.source, "title": d.title, "date": d.date or "", "origin": d.origin or "",
                                 "sha256": d.sha256, "path": d.path, "chunks": len(cs), **meta,
                                 "structure": json.dumps({"paragraphs": d.paragraphs, "pages": d.pages,
                                                          "headings": d.headings, "blocks": d.blocks})} for d, cs in items])
+        self._delete_rows(name, lambda doc, g: g == gen, where={"doc_id": {"$in": ids}})
         self._bump(name)
 
     def delete_document(self, name: str, doc_id: str) -> None:
-        self._col(name, "chunks").delete(where={"doc_id": doc_id})
-        self._col(name, "sentences").delete(where={"doc_id": doc_id})
+        self._mark(name, pending=True)
         self._col(name, "docs").delete(ids=[doc_id])
-        self._bump(name)
+        self._delete_rows(name, lambda doc, gen: False, where={"doc_id": doc_id})
+        self._mark(name, pending=False, bump=True)
 
     def document(self, name: str, doc_id: str) -> Document | None:
         got = self._col(name, "docs", create=False).get(ids=[doc_id], include=["documents", "metadatas"])

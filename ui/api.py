@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from rag import NotFound, QuestionError, RagError
+from rag import NotFound, QuestionError, RagError, Unavailable
 
 from .render import citation_dict
 
@@ -155,6 +155,8 @@ def router(rag, feedback) -> APIRouter:
             raise HTTPException(400, str(e))
         except NotFound as e:
             raise HTTPException(404, str(e))
+        except Unavailable as e:
+            raise HTTPException(503, str(e))
         except RagError as e:
             raise HTTPException(400, str(e))
         if body.stream:
@@ -173,6 +175,8 @@ def router(rag, feedback) -> APIRouter:
             doc = rag.document(doc_id, collection) if known else None
         except (NotFound, QuestionError):
             doc = None
+        except Unavailable as e:
+            raise HTTPException(503, str(e))
         if doc is None:
             raise HTTPException(404, "no indexed document has this id")
         return {"id": doc.id, "source": doc.source, "title": doc.title, "date": doc.date, "origin": doc.origin,

@@ -114,24 +114,28 @@ def embedder():
     return OnnxEmbedder()
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory):
-    """A real Chroma server (`chroma run`, from the chromadb wheel) on a free loopback port."""
+def start_chroma(path: Path, log=subprocess.DEVNULL) -> tuple[str, subprocess.Popen]:
+    """A real Chroma server (`chroma run`, from the chromadb wheel) on a free loopback port: (url, process)."""
     port = free_port()
     exe = Path(sys.executable).with_name("chroma")
-    log = open(tmp_path_factory.mktemp("chroma-log") / "server.log", "w")
-    proc = subprocess.Popen([str(exe), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")),
-                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
             urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
-            break
+            return url, proc
         except OSError:
             time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("chroma server did not start")
+    proc.kill()
+    pytest.fail("chroma server did not start")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """One Chroma server for the session."""
+    log = open(tmp_path_factory.mktemp("chroma-log") / "server.log", "w")
+    url, proc = start_chroma(tmp_path_factory.mktemp("chroma-server"), log)
     yield url
     proc.terminate()
     proc.wait(10)

@@ -9,9 +9,11 @@ a read of ~85 changes on 17.7k other paragraphs found them right). Cost: ~0.2 ms
 """
 from __future__ import annotations
 
+import ctypes
 import re
 
 import blingfire
+import numpy as np
 
 # split after "...backbone.[1][2]" and before a sentence that opens with ` or (
 _RESPLIT = re.compile(r"(?<=[.!?])[\"'”’)]*(?:\[\d+\])+(?=\s)|(?<=[.!?])[\"'”’)]*(?=\s+[`(])")
@@ -22,13 +24,30 @@ _SPACE = re.compile(r"\s")
 _ABBREV = {"e.g", "eg", "i.e", "n.b", "cf", "vs", "etc", "no", "fig", "sec", "dr", "mr", "st", "inc", "ltd", "al"}
 
 
+def _starts(block: str) -> list[int]:
+    """Where blingfire's sentences start, as character offsets: its C call, with the UTF-8 byte offsets
+    mapped by numpy instead of the wrapper's per-byte Python loop (most of the ingest time on large files)."""
+    data = block.encode("utf-8", "surrogatepass")
+    size = 2 * len(data) + 2
+    out, starts, ends = ctypes.create_string_buffer(size), (ctypes.c_int32 * size)(), (ctypes.c_int32 * size)()
+    n = blingfire.blingfire.TextToSentencesWithOffsets(ctypes.c_char_p(data), ctypes.c_int(len(data)), ctypes.byref(out),
+                                                      ctypes.byref(starts), ctypes.byref(ends), ctypes.c_int(size))
+    if n < 0 or n > size:
+        return [0]
+    first = np.frombuffer(starts, np.int32, count=out.value.count(b"\n") + 1)
+    if len(data) == len(block):                                 # ASCII: bytes are characters
+        return first.tolist()
+    char_at = np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80) - 1
+    return char_at[np.clip(first, 0, len(data) - 1)].tolist()
+
+
 def segment(block: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a block, whitespace-trimmed offsets into the block."""
     if not block.strip():
         return []
     if not _SPACE.search(block.strip()):    # one "word": no sentence break possible (and blingfire is slow on
         return [(len(block) - len(block.lstrip()), len(block.rstrip()))]        # long runs of punctuation)
-    cuts = {s for s, _ in blingfire.text_to_sentences_and_offsets(block)[1]}
+    cuts = set(_starts(block))
     for m in _RESPLIT.finditer(block):
         word = block[block.rfind(" ", 0, m.start()) + 1:m.start()].strip("(`'\"").rstrip(".").lower()
         if len(word) > 1 and word not in _ABBREV and not re.fullmatch(r"(?:[a-z]\.-?)+[a-z]", word):

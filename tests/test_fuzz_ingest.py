@@ -106,3 +106,12 @@ def test_arbitrary_bytes_never_crash_a_reader(data, suffix):
         path = Path(tmp) / f"f{suffix}"
         path.write_bytes(data)
         check(path, path.name, 64, 8)
+
+
+@FUZZ
+@given(block=text)
+def test_sentence_starts_match_blingfires_own_wrapper(block):
+    import blingfire
+    from rag.segmenter import _starts
+    if block.strip() and "\x00" not in block:
+        assert sorted(set(_starts(block))) == sorted({s for s, _ in blingfire.text_to_sentences_and_offsets(block)[1]})

@@ -47,6 +47,11 @@ def _outage(e: Exception) -> bool:
         any(w in str(e).lower() for w in ("could not connect", "connection refused", "connecterror"))
 
 
+def _lost(url: str, e: Exception) -> Unavailable:
+    return Unavailable(f"the Chroma server at {url} is not answering ({type(e).__name__}: {' '.join(str(e).split())}); "
+                       "start it again (`chroma run`) or check RAG_CHROMA_URL")
+
+
 def _guarded(method):
     @functools.wraps(method)
     def call(self, *args, **kwargs):
@@ -56,8 +61,7 @@ def _guarded(method):
             raise
         except Exception as e:
             if self.url and _outage(e):
-                raise Unavailable(f"the Chroma server at {self.url} is not answering ({type(e).__name__}: {e}); "
-                                  "start it again (`chroma run`) or check RAG_CHROMA_URL") from None
+                raise _lost(self.url, e) from None
             raise
     return call
 
@@ -103,8 +107,7 @@ class ChromaStore:
             raise
         except Exception as e:
             if self.url and _outage(e):
-                raise Unavailable(f"the Chroma server at {self.url} is not answering ({type(e).__name__}); "
-                                  "start it (`chroma run`) or check RAG_CHROMA_URL") from None
+                raise _lost(self.url, e) from None
             where = settings.chroma_url or settings.data_dir
             raise ConfigError(f"cannot open the Chroma store at {where} ({type(e).__name__}: {e}); "
                               "check RAG_CHROMA_URL / RAG_DATA_DIR, or start the server with `chroma run`") from None

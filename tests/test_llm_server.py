@@ -25,7 +25,8 @@ def llama_server(tmp_path_factory):
 @pytest.fixture
 def real(fixture_rag, llama_server):
     settings = load_settings(data_dir=fixture_rag.settings.data_dir, backend="openai", llm_base_url=llama_server,
-                             llm_model="smollm2", llm_max_tokens=60, llm_timeout=120, llm_temperature=0.0)
+                             llm_model="smollm2", llm_max_tokens=48, llm_timeout=600, llm_retries=3,
+                             llm_temperature=0.0)   # generous: a loaded CI machine is slow, the test is not timed
     return Rag(settings, embedder=fixture_rag.embedder, store=fixture_rag.store)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from rag.documents import read_document
 from rag.settings import load_settings
 from evals.metrics import percentile
 
-from .common import OUT, REPO, median, write_json
+from .common import OUT, REPO, median, quiet_logging, write_json
 
 
 def answer_step(docs: Path, questions: list[str], repeats: int) -> dict:
@@ -64,7 +63,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", type=Path, default=OUT / "answer_speed.json")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    quiet_logging()
     questions = [json.loads(line)["question"] for line in a.dataset.read_text("utf-8").splitlines() if line.strip()]
     out = {"answer": answer_step(a.docs, questions, a.repeats), "clean_text": clean_text_pass(a.docs, a.repeats)}
     print(json.dumps(out, indent=1))

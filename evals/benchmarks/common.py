@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import resource
@@ -14,6 +15,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "evals" / "benchmarks" / "out"
+
+
+def quiet_logging(level: int = logging.WARNING) -> None:
+    """What a benchmark prints: warnings and errors only. The level goes on the handler too, because some
+    dependencies set their own loggers to DEBUG when imported (bm25s does), which a root level cannot stop."""
+    logging.basicConfig(level=level)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
 
 
 def shared_dir() -> Path:

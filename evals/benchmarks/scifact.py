@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 from pathlib import Path
 
@@ -20,8 +19,8 @@ import numpy as np
 from rag.api import Rag
 from rag.settings import load_settings
 
-from .common import (OUT, cached_embedder, doc_ranking, load_corpus, load_qrels, load_queries, scifact_dir,
-                     score_run, to_document, write_json)
+from .common import (OUT, cached_embedder, doc_ranking, load_corpus, load_qrels, load_queries, quiet_logging,
+                     scifact_dir, score_run, to_document, write_json)
 
 COLLECTION = "scifact"
 DEEP_K = 300   # chunks fetched for Recall@100 (about 1.7 chunks per abstract)
@@ -40,8 +39,8 @@ PUBLISHED = [
     ("local ref: RRF k=10 of the two", {"ndcg@10": 0.720, "recall@10": 0.853, "recall@100": 0.948}),
     ("local ref: min-max blend, weight picked on test", {"ndcg@10": 0.73}),
 ]
-RETRIEVAL_KEYS = ("chunk_tokens", "chunk_overlap", "index_title", "candidates", "fusion", "dense_weight", "rrf_k",
-                  "bm25_k1", "bm25_b")
+RETRIEVAL_KEYS = ("chunk_tokens", "chunk_overlap", "index_title", "sentence_vectors", "candidates", "fusion",
+                  "dense_weight", "rrf_k", "bm25_k1", "bm25_b")
 
 
 def build(rag: Rag, root: Path, limit: int | None = None, collection: str = COLLECTION) -> dict:
@@ -116,7 +115,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--docs", type=int, default=None, help="only the first N corpus records (smoke runs)")
     ap.add_argument("--queries", type=int, default=None, help="only the first N queries of each split")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    quiet_logging()
     root = a.dataset or scifact_dir()
     settings = load_settings(data_dir=a.data_dir)
     emb = cached_embedder(settings, a.cache)

@@ -6,13 +6,13 @@
    and their sentences), and vs a plain llama-index VectorStoreIndex (same embedder, same Chroma, 256-token
    SentenceSplitter), which embeds chunks only;
 2. embedder: length-sorted vs naive batching (sentences/s), intra-op threads 1/2/4;
-3. hybrid query latency, query embedding included, over the 300 test queries (p50/p95), on the SciFact
-   collection that `python -m evals.benchmarks.scifact` built (built here if missing).
+3. query latency, query embedding included, over the 300 test queries (p50/p95): hybrid, dense, BM25 and
+   hybrid with RAG_SENTENCE_VECTORS flipped, interleaved query by query, on the SciFact collection that
+   `python -m evals.benchmarks.scifact` built (built here if missing).
 """
 from __future__ import annotations
 
 import argparse
-import logging
 import random
 import shutil
 import tempfile
@@ -28,7 +28,7 @@ from rag.retrieval import index_text
 from rag.settings import load_settings
 
 from .common import (OUT, cached_embedder, load_corpus, load_qrels, load_queries, median, percentiles,
-                     scifact_dir, to_document, write_json)
+                     quiet_logging, scifact_dir, to_document, write_json)
 from .scifact import COLLECTION, build
 
 
@@ -118,15 +118,22 @@ def query_latency(root: Path, data_dir: Path, cache: Path, repeats: int) -> dict
     queries = load_queries(root)
     qs = [queries[q] for q in load_qrels(root / "qrels" / "test.tsv")]
     rag.search(qs[0], k=10, collection=COLLECTION)      # warm: model load, BM25 build
-    out = {}
-    for mode in ("hybrid", "dense", "bm25"):
-        ms = []
-        for _ in range(repeats):
-            for q in qs:
+    # the same store and models with sentence vectors flipped: what they cost per query, side by side
+    flipped = Rag(settings.model_copy(update={"sentence_vectors": not settings.sentence_vectors}),
+                  embedder=rag.embedder, store=rag.store)
+    flipped.search(qs[0], k=10, collection=COLLECTION)
+    runs = {"hybrid": (rag, "hybrid"), "dense": (rag, "dense"), "bm25": (rag, "bm25"),
+            f"hybrid, sentence_vectors={not settings.sentence_vectors}": (flipped, "hybrid")}
+    ms = {name: [] for name in runs}
+    for _ in range(repeats):
+        for i, q in enumerate(qs):   # interleaved query by query, so load drift hits every run alike
+            names = list(runs)
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                r, mode = runs[name]
                 t = time.perf_counter()
-                rag.search(q, k=10, collection=COLLECTION, mode=mode)
-                ms.append((time.perf_counter() - t) * 1000)
-        out[mode] = percentiles(ms)
+                r.search(q, k=10, collection=COLLECTION, mode=mode)
+                ms[name].append((time.perf_counter() - t) * 1000)
+    out = {name: percentiles(v) for name, v in ms.items()}
     t = time.perf_counter()
     rag.embedder.embed(qs)
     out["query_embedding_only_ms_mean"] = round((time.perf_counter() - t) * 1000 / len(qs), 2)
@@ -144,7 +151,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--cache", type=Path, default=OUT / "vectors.npz")
     ap.add_argument("--out", type=Path, default=OUT / "speed.json")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    quiet_logging()
     root = scifact_dir()
     records = load_corpus(root)
     sample = random.Random(7).sample(records, a.docs)

@@ -214,6 +214,7 @@ def test_add_sentences_fills_a_missing_side_with_its_floor():
     fused = dict(add_sentences([("a", 0.9), ("b", 0.5)], [("b", 0.8), ("c", 0.7)]))
     assert fused == pytest.approx({"a": 0.9 + 0.7, "b": 0.5 + 0.8, "c": 0.5 + 0.7})
     assert add_sentences([("a", 0.9)], []) == [("a", 0.9)]
+    assert dict(add_sentences([("a", 0.9), ("b", 0.5)], [("b", 0.8)], weight=0.5)) == pytest.approx({"a": 1.3, "b": 0.9})
 
 
 def test_a_chunk_stored_before_sentence_spans_still_answers(make_rag, tmp_path):

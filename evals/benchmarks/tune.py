@@ -5,6 +5,8 @@ BM25 and fusion use the very functions of rag/retrieval.py. The chosen settings 
 real, through Chroma, by `python -m evals.benchmarks.scifact`.
 
     python -m evals.benchmarks.tune [--split train] [--out evals/benchmarks/out/tune.json]
+    python -m evals.benchmarks.tune --sentences   # the sentence-vector defaults (dense weight, sentence
+                                                  # weight, candidates, BM25 k1/b), exact sentence cosines
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import numpy as np
 
 from rag import retrieval as R
 from rag.chunking import chunk_document
+from rag.ingest import sentence_rows
 from rag.settings import load_settings
 
 from .common import (OUT, cached_embedder, doc_ranking, load_corpus, load_qrels, load_queries, scifact_dir,
@@ -32,10 +35,31 @@ class Lab:
         self.s = settings
         self.chunks = [c for d in docs for c in chunk_document(d, settings.chunk_tokens, settings.chunk_overlap)]
         self.vecs = emb.embed([R.index_text(c, settings) for c in self.chunks]) if with_vectors else None
+        self.chunk_of = {c.id: c for c in self.chunks}
         self.vec_of = dict(zip([c.id for c in self.chunks], self.vecs)).get if with_vectors else None
         self.qtext = queries
         self.qvecs = dict(zip(list(queries), emb.embed(list(queries.values()))))
-        self._bm25, self._dense, self._lex = {}, {}, {}
+        self._bm25, self._dense, self._lex, self._sent = {}, {}, {}, {}
+        self.svecs = self.sowner = None
+
+    def with_sentences(self, emb) -> "Lab":
+        """Also the sentence vectors the ingest stores (collection NAME.sentences), one per sentence row."""
+        rows = sentence_rows(self.chunks)
+        self.svecs = emb.embed([t for _, _, t in rows])
+        self.sowner = [i.rsplit(":s", 1)[0] for i, _, _ in rows]
+        return self
+
+    def sentences_q(self, q: str, n: int) -> list:
+        """(chunk id, cosine of its best sentence) among the n nearest sentences: ChromaStore.dense_sentence_ids, exact."""
+        key = (q, n)
+        if key not in self._sent:
+            sims = self.svecs @ self.qvecs[q]
+            top = np.argpartition(-sims, n - 1)[:n]
+            best: dict[str, float] = {}
+            for i in top[np.argsort(-sims[top], kind="stable")]:
+                best.setdefault(self.sowner[i], float(sims[i]))
+            self._sent[key] = list(best.items())
+        return self._sent[key]
 
     def bm25(self, k1: float, b: float) -> R.BM25Side:
         if (k1, b) not in self._bm25:
@@ -98,6 +122,10 @@ def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
     out = {}
     for q in qids:
         dense = lab.dense_q(q, n) if mode != "bm25" else []
+        if cfg.get("sentence_vectors") and dense:   # Retriever._dense with sentence vectors
+            sent = lab.sentences_q(q, cfg.get("sentence_k", n))
+            dense = [(lab.chunk_of[i], v) for i, v in R.add_sentences([(c.id, v) for c, v in dense], sent,
+                                                              cfg.get("sentence_weight", 1.0))]
         lexical = lab.lexical(q, s.bm25_k1, s.bm25_b, n) if mode != "dense" else []
         if mode == "dense":
             fused = dense
@@ -115,12 +143,38 @@ def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
     return out
 
 
+def sentence_sweep(a, base, emb, docs, queries, report, results) -> dict:
+    """Sentence vectors in the dense side (Retriever._dense): the fusion's dense weight, the best sentence's
+    weight beside the chunk cosine, the candidates taken from each side, then BM25 k1/b at the best of those."""
+    lab = Lab(base, emb, docs, queries).with_sentences(emb)
+    emb.save()
+    shipped = {"mode": "hybrid", "fusion": "blend", "bm25_k1": base.bm25_k1, "bm25_b": base.bm25_b}
+    report("chunks", lab, {**shipped, "dense_weight": base.dense_weight, "candidates": base.candidates})
+    report("sentences", lab, {"mode": "dense", "sentence_vectors": True})
+    for w, sw, n in itertools.product((0.3, 0.4, 0.5, 0.6, 0.7), (0.5, 1.0, 1.5, 2.0), (50, 100, 200)):
+        report("sentences", lab, {**shipped, "sentence_vectors": True, "dense_weight": w, "sentence_weight": sw,
+                                  "candidates": n})
+    mine = [r for r in results if r["variant"] == "sentences" and r["mode"] == "hybrid"]
+    best = max(mine, key=lambda r: r["ndcg@10"])
+    cfg = {k: best[k] for k in ("mode", "fusion", "sentence_vectors", "dense_weight", "sentence_weight", "candidates",
+                                "bm25_k1", "bm25_b")}
+    for sk in (cfg["candidates"] // 2, cfg["candidates"] * 2, cfg["candidates"] * 3):
+        report("sentences", lab, {**cfg, "sentence_k": sk})
+    for k1, b in ((1.2, 0.75), (1.2, 0.5), (0.9, 0.3), (0.9, 0.5), (0.7, 0.4), (1.1, 0.4)):
+        report("sentences", lab, {**cfg, "bm25_k1": k1, "bm25_b": b})
+    best = max((r for r in results if r["variant"] == "sentences" and r["mode"] == "hybrid"), key=lambda r: r["ndcg@10"])
+    print("best on", a.split, best, flush=True)
+    write_json(Path(a.out), results)
+    return best
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="train", choices=["train"], help="tuning uses train only")
     ap.add_argument("--out", default=str(OUT / "tune.json"))
     ap.add_argument("--chunk-tokens", type=lambda v: [int(x) for x in v.split(",")], default=[256, 512],
                     help="chunk sizes compared (the first gets the feedback and no-title runs)")
+    ap.add_argument("--sentences", action="store_true", help="only the sentence-vector sweep (RAG_SENTENCE_VECTORS)")
     a = ap.parse_args(argv)
     root = scifact_dir()
     base = load_settings()
@@ -165,6 +219,8 @@ def main(argv=None):
                 report(name, lab, {**cfg, "prf_docs": 0, "rm3_docs": m, "rm3_terms": t, "rm3_weight": w})
         return cfg
 
+    if a.sentences:
+        return sentence_sweep(a, base, emb, docs, queries, report, results)
     # 1. chunk size, with the title in the indexed text (sizes whose vectors are cached)
     cfgs = {}
     for ct in a.chunk_tokens:

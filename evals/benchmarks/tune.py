@@ -49,16 +49,17 @@ class Lab:
         self.sowner = [i.rsplit(":s", 1)[0] for i, _, _ in rows]
         return self
 
-    def sentences_q(self, q: str, n: int) -> list:
-        """(chunk id, cosine of its best sentence) among the n nearest sentences: ChromaStore.dense_sentence_ids, exact."""
-        key = (q, n)
+    def sentences_q(self, q: str, n: int, top: int = 1) -> list:
+        """(chunk id, cosine of its best sentence) among the n nearest sentences: ChromaStore.dense_sentence_ids,
+        exact (top=2: the mean of its two best there, a variant)."""
+        key = (q, n, top)
         if key not in self._sent:
             sims = self.svecs @ self.qvecs[q]
-            top = np.argpartition(-sims, n - 1)[:n]
-            best: dict[str, float] = {}
-            for i in top[np.argsort(-sims[top], kind="stable")]:
-                best.setdefault(self.sowner[i], float(sims[i]))
-            self._sent[key] = list(best.items())
+            near = np.argpartition(-sims, n - 1)[:n]
+            best: dict[str, list[float]] = {}
+            for i in near[np.argsort(-sims[near], kind="stable")]:
+                best.setdefault(self.sowner[i], []).append(float(sims[i]))
+            self._sent[key] = [(c, float(np.mean(v[:top]))) for c, v in best.items()]
         return self._sent[key]
 
     def bm25(self, k1: float, b: float) -> R.BM25Side:
@@ -122,8 +123,13 @@ def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
     out = {}
     for q in qids:
         dense = lab.dense_q(q, n) if mode != "bm25" else []
+        if cfg.get("three_way"):   # not shipped: chunk cosine, best sentence and BM25 each min-max normalised
+            sent = [(lab.chunk_of[i], v) for i, v in lab.sentences_q(q, n)]
+            fused = R.blend([dense, sent, lab.lexical(q, s.bm25_k1, s.bm25_b, n)], list(cfg["three_way"]))
+            out[q] = doc_ranking([c.doc_id for c, _ in fused[:k]])
+            continue
         if cfg.get("sentence_vectors") and dense:   # Retriever._dense with sentence vectors
-            sent = lab.sentences_q(q, cfg.get("sentence_k", n))
+            sent = lab.sentences_q(q, cfg.get("sentence_k", n), cfg.get("sentence_top", 1))
             dense = [(lab.chunk_of[i], v) for i, v in R.add_sentences([(c.id, v) for c, v in dense], sent,
                                                               cfg.get("sentence_weight", 1.0))]
         lexical = lab.lexical(q, s.bm25_k1, s.bm25_b, n) if mode != "dense" else []
@@ -162,6 +168,11 @@ def sentence_sweep(a, base, emb, docs, queries, report, results) -> dict:
         report("sentences", lab, {**cfg, "sentence_k": sk})
     for k1, b in ((1.2, 0.75), (1.2, 0.5), (0.9, 0.3), (0.9, 0.5), (0.7, 0.4), (1.1, 0.4)):
         report("sentences", lab, {**cfg, "bm25_k1": k1, "bm25_b": b})
+    for wc, ws in itertools.product((0.1, 0.2, 0.25, 0.3, 0.4), repeat=2):   # chunk, sentence, BM25 blended apart
+        if 1 - wc - ws > 0.2:
+            report("3-way", lab, {**shipped, "three_way": (wc, ws, round(1 - wc - ws, 2)),
+                                  "candidates": cfg["candidates"]})
+    report("top-2", lab, {**cfg, "sentence_top": 2})
     best = max((r for r in results if r["variant"] == "sentences" and r["mode"] == "hybrid"), key=lambda r: r["ndcg@10"])
     print("best on", a.split, best, flush=True)
     write_json(Path(a.out), results)

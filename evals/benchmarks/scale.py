@@ -33,6 +33,7 @@ from .common import (OUT, cached_embedder, dir_mb, load_corpus, load_qrels, load
                      quiet_logging, rss_mb, scifact_dir, to_document, write_json)
 
 COLLECTION = "scale"
+GEN = "g0000000000"   # the store's write generation ("g" + 10 hex digits): every chunk id carries it
 
 
 def perturb(text: str, vocab: list[str], rng: random.Random, rate: float = 0.1) -> str:
@@ -54,7 +55,7 @@ def copies(records, settings, emb, rng: random.Random, noise: float = 0.3):
     """Endless stream of (document, chunks, chunk vectors, sentence rows, sentence vectors): the originals
     first, then perturbed copies whose vectors are the original's (chunk j's, sentence i's) plus noise."""
     base = [to_document(r) for r in records]
-    chunked = [(d, chunk_document(d, settings.chunk_tokens, settings.chunk_overlap)) for d in base]
+    chunked = [(d, chunk_document(d, settings.chunk_tokens, settings.chunk_overlap, gen=GEN)) for d in base]
     vecs = split(cached_vectors(emb, [index_text(c, settings) for _, cs in chunked for c in cs], "chunk"),
                  [len(cs) for _, cs in chunked])
     rows = [sentence_rows(cs) for _, cs in chunked]
@@ -76,7 +77,7 @@ def copies(records, settings, emb, rng: random.Random, noise: float = 0.3):
             text = perturb(doc.text, vocab, rng)
             d = dataclasses.replace(doc, id=f"{doc.id}-r{r}", source=f"{doc.source}-r{r}", text=text,
                                     sha256=f"{doc.sha256[:56]}{r:08d}")
-            new = chunk_document(d, settings.chunk_tokens, settings.chunk_overlap)
+            new = chunk_document(d, settings.chunk_tokens, settings.chunk_overlap, gen=GEN)
             new_rows = sentence_rows(new)
             yield d, new, noisy(v, len(new)), new_rows, noisy(sv, len(new_rows))
         r += 1
@@ -116,7 +117,7 @@ def main(argv=None) -> dict:
             sents = [(i, d) for b in batch for i, d, _ in b[3]] if a.sentences else []
             t = time.perf_counter()
             store.put_documents(COLLECTION, [(b[0], b[1]) for b in batch], np.concatenate([b[2] for b in batch]),
-                                {"signature": "scale"}, sents,
+                                {"signature": "scale", "gen": GEN}, sents,
                                 np.concatenate([b[4] for b in batch]) if sents else None)
             t_write += time.perf_counter() - t
             total += n

@@ -14,6 +14,7 @@ from .answer import compose
 from .conversation import resolve
 from .evidence import candidates, features, judge, load_scorer
 from .text import sentence_text
+from .auth import Principal
 from .errors import NotFound, QuestionError
 from .settings import COLLECTION_NAME, Settings, load_settings
 from .types import LEGACY, Answer, Document, Evidence, Hit, IngestReport
@@ -28,6 +29,7 @@ class Rag:
     def __init__(self, settings: Settings | None = None, embedder=None, store=None):
         self.settings = settings or load_settings()
         self._embedder, self._store, self._retriever, self._generator = embedder, store, None, None
+        self._access = None
         self._docs: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -46,17 +48,27 @@ class Rag:
         return self._store
 
     @property
+    def access(self):
+        """Who may use which collection (rag.access); everyone when RAG_AUTH=none."""
+        if self._access is None:
+            from .access import Access
+            self._access = Access(self.settings.data_dir, open_to_all=self.settings.auth == "none")
+        return self._access
+
+    @property
     def retriever(self):
         if self._retriever is None:
             from .retrieval import Retriever
             self._retriever = Retriever(self.store, self.embedder, self.settings)
         return self._retriever
 
-    def _collection(self, collection: str | None) -> str:
+    def _collection(self, collection: str | None, user: Principal | None = None) -> str:
+        """The collection's name, validated; AccessDenied unless `user` may use it (None: the operator)."""
         name = collection or self.settings.collection
         if not isinstance(name, str) or not COLLECTION_NAME.fullmatch(name):
             raise QuestionError(f"'{str(name)[:60]}' is not a collection name: use 1-50 letters, digits, '-' "
                                 "or '_', starting and ending with a letter or digit")
+        self.access.check(user, name)
         return name
 
     def ingest(self, paths: list[str | Path] | None = None, collection: str | None = None,
@@ -71,9 +83,10 @@ class Rag:
         from .ingest import ingest_documents
         return ingest_documents(self.store, self.embedder, self.settings, docs, self._collection(collection), progress)
 
-    def search(self, query: str, k: int = 10, collection: str | None = None, mode: str = "hybrid") -> list[Hit]:
+    def search(self, query: str, k: int = 10, collection: str | None = None, mode: str = "hybrid",
+               user: Principal | None = None) -> list[Hit]:
         query = self._check(query)
-        return self.retriever.search(query, self._existing(collection), k=k, mode=mode)
+        return self.retriever.search(query, self._existing(collection, user), k=k, mode=mode)
 
     @property
     def generator(self):
@@ -82,17 +95,20 @@ class Rag:
             self._generator = make_generator(self.settings)
         return self._generator
 
-    def ask(self, question: str, history: list[dict] | None = None, collection: str | None = None) -> Answer:
+    def ask(self, question: str, history: list[dict] | None = None, collection: str | None = None,
+            user: Principal | None = None) -> Answer:
         """One cited answer (what ask_stream's last event holds)."""
-        for event in self.ask_stream(question, history, collection):
+        for event in self.ask_stream(question, history, collection, user=user):
             if event[0] == "answer":
                 return event[1]
         raise AssertionError("ask_stream ended without an answer")
 
-    def ask_stream(self, question: str, history: list[dict] | None = None, collection: str | None = None):
+    def ask_stream(self, question: str, history: list[dict] | None = None, collection: str | None = None,
+                   user: Principal | None = None):
         """The answer as it is made (rag/answer.py): ("token", text) as the generator writes, ("sentence", Claim,
         [Citation]) as each sentence is verified or retracted, and last ("answer", Answer), which replaces what
         was streamed. Check, resolve and retrieve errors are raised at the first next()."""
+        collection = self._collection(collection, user)  # authorizes `user` before any work
         t0 = time.perf_counter()
         question, query, qvec, hits, name, version = self._retrieve(question, history, collection)
         t1 = time.perf_counter()
@@ -171,9 +187,10 @@ class Rag:
             return np.stack([cache[chunk.id][k] for k in indices])
         return vectors
 
-    def document(self, doc_id: str, collection: str | None = None, version: int | None = None) -> Document | None:
+    def document(self, doc_id: str, collection: str | None = None, version: int | None = None,
+                 user: Principal | None = None) -> Document | None:
         """A stored document by id (cached while the collection is unchanged, i.e. at the same version)."""
-        name = self._collection(collection)
+        name = self._collection(collection, user)
         key = (name, doc_id, self.store.version(name) if version is None else version)
         with self._lock:
             if key in self._docs:
@@ -186,12 +203,13 @@ class Rag:
                 self._docs.popitem(last=False)
         return doc
 
-    def documents(self, collection: str | None = None) -> dict[str, dict]:
+    def documents(self, collection: str | None = None, user: Principal | None = None) -> dict[str, dict]:
         """doc id -> metadata of every indexed document."""
-        return self.store.doc_records(self._existing(collection))
+        return self.store.doc_records(self._existing(collection, user))
 
-    def status(self, collection: str | None = None) -> dict:
-        names = [self._collection(collection)] if collection else self.store.collections()
+    def status(self, collection: str | None = None, user: Principal | None = None) -> dict:
+        names = ([self._collection(collection, user)] if collection else
+                 [n for n in self.store.collections() if self.access.allowed(user, n)])
         out = {"data_dir": str(self.settings.data_dir), "chroma_url": self.settings.chroma_url, "collections": {}}
         for name in names:
             docs = self.store.doc_records(self._existing(name))
@@ -202,8 +220,8 @@ class Rag:
                                 key=lambda f: f["source"])}
         return out
 
-    def _existing(self, collection: str | None) -> str:
-        name = self._collection(collection)
+    def _existing(self, collection: str | None, user: Principal | None = None) -> str:
+        name = self._collection(collection, user)
         self._version(name)
         return name
 

@@ -90,15 +90,83 @@ def cmd_status(rag, a):
     return 0
 
 
-def cmd_feedback(rag, a):
-    from .feedback import FeedbackLog
-    text = FeedbackLog(rag.settings.data_dir).export(a.format)
-    if a.out:
-        Path(a.out).write_text(text, encoding="utf-8", newline="")
-        print(f"feedback written to {a.out}", file=sys.stderr)
+def _write(text: str, out: str | None, what: str) -> int:
+    if out:
+        Path(out).write_text(text, encoding="utf-8", newline="")
+        print(f"{what} written to {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def cmd_feedback(rag, a):
+    from .feedback import FeedbackLog
+    return _write(FeedbackLog(rag.settings.data_dir).export(a.format), a.out, "feedback")
+
+
+def _names(text: str | None) -> list[str]:
+    return [n for n in (text or "").replace(" ", ",").split(",") if n]
+
+
+def cmd_users(rag, a):
+    from .auth import Accounts
+    accounts = Accounts(rag.settings.data_dir)
+    if a.users_command == "add":
+        if sys.stdin.isatty():
+            import getpass
+            password = getpass.getpass(f"password for {a.name}: ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        accounts.add_user(a.name, password, _names(a.groups))
+        print(f"user {a.name} saved" + (f" (groups: {', '.join(_names(a.groups))})" if a.groups else ""))
+    elif a.users_command == "remove":
+        accounts.remove_user(a.name)
+        print(f"user {a.name} removed; their sessions ended")
+    else:
+        for u in accounts.users():
+            print(json.dumps(u) if a.json else f"{u['name']}  groups: {', '.join(u['groups']) or '-'}  since {u['created']}")
+    return 0
+
+
+def cmd_keys(rag, a):
+    from .auth import Accounts
+    accounts = Accounts(rag.settings.data_dir)
+    if a.keys_command == "create":
+        names = _names(a.collection) or [rag.settings.collection]
+        for name in names:
+            rag._collection(name)  # a valid collection name
+        key_id, key = accounts.create_key(names, "widget" if a.widget else "api", a.origin or [], a.label)
+        print(key)
+        print(f"key {key_id} for collection(s) {', '.join(names)}: shown once, only its hash is kept; "
+              f"revoke with `rag keys revoke {key_id}`", file=sys.stderr)
+    elif a.keys_command == "revoke":
+        accounts.revoke_key(a.id)
+        print(f"key {a.id} revoked")
+    else:
+        for k in accounts.keys():
+            print(json.dumps(k) if a.json else f"{k['id']}  {k['kind']}  collections: {', '.join(k['collections'])}"
+                  + (f"  origins: {' '.join(k['origins'])}" if k["origins"] else "")
+                  + (f"  ({k['label']})" if k["label"] else "") + f"  since {k['created']}")
+    return 0
+
+
+def cmd_access(rag, a):
+    from .access import Access
+    access = Access(rag.settings.data_dir)
+    if a.access_command in ("grant", "revoke"):
+        name = rag._collection(a.name)
+        if not (a.groups or a.users):
+            raise RagError("name who: --groups a,b and/or --users x,y ('*' as a group: every signed-in user)")
+        getattr(access, a.access_command)(name, _names(a.groups), _names(a.users))
+    for name, g in access.grants().items():
+        print(f"{name}  groups: {', '.join(g['groups']) or '-'}  users: {', '.join(g['users']) or '-'}")
+    return 0
+
+
+def cmd_audit(rag, a):
+    from .audit import AuditLog
+    return _write(AuditLog(rag.settings.data_dir, rag.settings.audit_days).export(a.format, a.since), a.out,
+                  "audit log")
 
 
 def cmd_serve(rag, a):
@@ -145,12 +213,53 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("serve", cmd_serve, "the web chat, REST API and widget")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=7860)
-    sp = sub.add_parser("feedback", help="thumbs up/down given in the chat")
-    fsub = sp.add_subparsers(dest="feedback_command", required=True)
-    sp = fsub.add_parser("export", help="write every feedback row as CSV or JSONL")
-    sp.set_defaults(func=cmd_feedback)
-    sp.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
-    sp.add_argument("--out", help="file to write (default: standard output)")
+    sp = sub.add_parser("users", help="local users for RAG_AUTH=password")
+    usub = sp.add_subparsers(dest="users_command", required=True)
+    sp = usub.add_parser("add", help="add (or reset) a user; the password is read from standard input")
+    sp.add_argument("name")
+    sp.add_argument("--groups", help="comma-separated groups, e.g. staff,hr")
+    sp = usub.add_parser("remove", help="remove a user and end their sessions")
+    sp.add_argument("name")
+    sp = usub.add_parser("list", help="users and their groups")
+    sp.add_argument("--json", action="store_true")
+    for sp in usub.choices.values():
+        sp.set_defaults(func=cmd_users)
+    sp = sub.add_parser("keys", help="API keys for the REST API (Authorization: Bearer KEY)")
+    ksub = sp.add_subparsers(dest="keys_command", required=True)
+    sp = ksub.add_parser("create", help="make a key and print it once")
+    sp.add_argument("--collection", help="collection(s) the key may use, comma-separated (default RAG_COLLECTION)")
+    sp.add_argument("--widget", action="store_true", help="a publishable widget key: asking only, from --origin pages")
+    sp.add_argument("--origin", action="append", help="page origin that may use a widget key (repeatable)")
+    sp.add_argument("--label", help="a note shown by `rag keys list`")
+    sp = ksub.add_parser("revoke", help="revoke a key by its id")
+    sp.add_argument("id")
+    sp = ksub.add_parser("list", help="keys (ids, collections; never the keys themselves)")
+    sp.add_argument("--json", action="store_true")
+    for sp in ksub.choices.values():
+        sp.set_defaults(func=cmd_keys)
+    sp = sub.add_parser("access", help="who may use which collection when sign-in is on")
+    asub = sp.add_subparsers(dest="access_command", required=True)
+    for verb, help_ in (("grant", "let groups/users ask a collection and read its sources"),
+                        ("revoke", "take a grant back")):
+        sp = asub.add_parser(verb, help=help_)
+        sp.add_argument("name", metavar="COLLECTION")
+        sp.add_argument("--groups", help="comma-separated groups ('*': every signed-in user)")
+        sp.add_argument("--users", help="comma-separated user names")
+    asub.add_parser("list", help="every grant")
+    for sp in asub.choices.values():
+        sp.set_defaults(func=cmd_access)
+    def export(name, func, help_, export_help):
+        sp = sub.add_parser(name, help=help_)
+        sp = sp.add_subparsers(dest=f"{name}_command", required=True).add_parser("export", help=export_help)
+        sp.set_defaults(func=func)
+        sp.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
+        sp.add_argument("--out", help="file to write (default: standard output)")
+        return sp
+
+    sp = export("audit", cmd_audit, "who asked what, what was cited, who read which source",
+                "write the audit log as JSONL or CSV")
+    sp.add_argument("--since", help="only rows from this UTC time on, e.g. 2026-01-31 or 2026-01-31T09:00:00Z")
+    export("feedback", cmd_feedback, "thumbs up/down given in the chat", "write every feedback row as CSV or JSONL")
     sp = command("eval", cmd_eval, "scripted evaluation run")
     sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl", help="JSONL question set")
     sp.add_argument("--out", default="eval-out", help="folder for results.jsonl and the reports")

@@ -28,3 +28,7 @@ class LLMError(RagError):
 class Unavailable(RagError):
     """The store cannot serve the request now (Chroma server down, another ingest writing); retry later.
     The API answers 503."""
+
+
+class AccessDenied(RagError):
+    """The caller may not use this collection (or is not signed in)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 VERDICTS = ("up", "down")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
 FIELDS = ("id", "time", "user", "question", "answer", "citations", "verdict", "comment", "collection")
 _SCHEMA = """CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -25,6 +26,11 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS feedback (
     comment TEXT,
     collection TEXT
 )"""
+
+
+def csv_cell(value):
+    """A text cell a spreadsheet will show, never run: a leading = + - @ tab or CR gets a ' before it (OWASP)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
 class FeedbackLog:
@@ -73,6 +79,7 @@ class FeedbackLog:
             w = csv.DictWriter(buf, fieldnames=FIELDS)
             w.writeheader()
             for r in rows:
-                w.writerow({**r, "citations": json.dumps(r["citations"], ensure_ascii=False)})
+                w.writerow({k: csv_cell(v) for k, v in {**r, "citations": json.dumps(r["citations"],
+                                                                                       ensure_ascii=False)}.items()})
             return buf.getvalue()
         raise ValueError(f"format must be csv or jsonl, not {fmt!r}")

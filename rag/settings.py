@@ -57,6 +57,17 @@ class Settings(BaseSettings):
                                            "(CSP frame-ancestors on /embed, CORS on /api/*); the app's own origin always "
                                            "may. Default: loopback pages only; list your intranet origins, e.g. "
                                            "'https://intranet.example.com'.")
+    auth: Literal["none", "password", "proxy"] = Field("none", description="Sign-in mode of `rag serve`: none (only on a loopback bind), password (local users, `rag users add`) or proxy (user and groups headers from a trusted SSO proxy). API keys (`rag keys create`) work in password and proxy modes.")
+    allowed_hosts: str = Field("localhost 127.0.0.1 ::1", max_length=2000, pattern=r"^[A-Za-z0-9.:*\-\[\] ,]*$", description="Host names (space- or comma-separated) the server answers to; any other Host header gets 400 (DNS rebinding). Add the name users type, e.g. 'chat.intranet.example'; '*' turns the check off.")
+    session_hours: float = Field(12, gt=0, le=24 * 90, description="How long a sign-in lasts.")
+    secure_cookies: bool = Field(True, description="Mark the session cookie Secure (sent over HTTPS only; browsers also send it to http://localhost). Turn off only for plain-HTTP test setups on another host.")
+    proxy_addresses: str | None = Field(None, max_length=2000, pattern=r"^[0-9A-Fa-f.:/ ,]*$", description="RAG_AUTH=proxy: addresses or networks (e.g. '10.0.0.5 10.1.0.0/16') of the proxies whose identity headers are trusted.")
+    proxy_secret: str | None = Field(None, min_length=16, max_length=200, description="RAG_AUTH=proxy: a shared secret the proxy sends in X-Rag-Proxy-Secret; with it, identity headers are trusted from any address.")
+    proxy_user_header: str = Field("X-Forwarded-User", pattern=r"^[A-Za-z0-9-]{1,64}$", description="RAG_AUTH=proxy: header holding the signed-in user's name.")
+    proxy_groups_header: str = Field("X-Forwarded-Groups", pattern=r"^[A-Za-z0-9-]{1,64}$", description="RAG_AUTH=proxy: header holding the user's groups (comma-separated).")
+    max_body_bytes: int = Field(262_144, ge=1024, le=100_000_000, description="Largest request body the server reads; larger ones get 413.")
+    rate_limit: int = Field(60, ge=0, le=100_000, description="Questions per minute per user or key (bursts up to the same number); over it: 429 with Retry-After. 0 turns it off.")
+    audit_days: int = Field(90, ge=0, le=36_500, description="Days the audit log keeps its rows (who asked what, what was cited, who read which source); 0 keeps them for ever.")
 
 
 def load_settings(**overrides) -> Settings:

@@ -1,0 +1,93 @@
+"""Audit log: who asked what, what was answered and cited, who read which source, who was refused.
+
+Rows live in `<data_dir>/state.sqlite3` (rag.db) and are kept RAG_AUDIT_DAYS days (0: for ever)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from pathlib import Path
+
+from .db import Database
+from .feedback import csv_cell
+
+log = logging.getLogger(__name__)
+FIELDS = ("id", "time", "user", "client", "action", "collection", "question", "answer", "refused", "citations",
+          "doc_id", "detail")
+ACTIONS = ("ask", "read", "denied")
+_SCHEMA = """CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,        -- UTC, ISO 8601
+    user TEXT,                 -- user name or key:ID; NULL with RAG_AUTH=none
+    client TEXT,               -- the caller's address
+    action TEXT NOT NULL,      -- ask | read | denied
+    collection TEXT,
+    question TEXT,
+    answer TEXT,
+    refused INTEGER,
+    citations TEXT,            -- JSON [{n, source, start, end}] of the answer
+    doc_id TEXT,               -- the source read
+    detail TEXT                -- why a request was denied
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time);"""
+
+
+def _now(offset_s: float = 0) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset_s))
+
+
+class AuditLog:
+    def __init__(self, data_dir: str | Path, days: int = 90):
+        self.db, self.days, self._purged = Database(data_dir, _SCHEMA), days, 0.0
+
+    def asked(self, user: str | None, client: str | None, collection: str, answer) -> None:
+        """One answered (or refused) question; `answer` is a rag Answer."""
+        cites = [{"n": c.n, "source": c.source, "start": c.start, "end": c.end} for c in answer.citations]
+        self._add(user=user, client=client, action="ask", collection=collection, question=answer.question,
+                  answer=answer.answer, refused=int(answer.refused), citations=json.dumps(cites, ensure_ascii=False))
+
+    def read(self, user: str | None, client: str | None, collection: str, doc_id: str) -> None:
+        self._add(user=user, client=client, action="read", collection=collection, doc_id=doc_id)
+
+    def denied(self, user: str | None, client: str | None, collection: str | None, detail: str,
+               question: str | None = None) -> None:
+        self._add(user=user, client=client, action="denied", collection=collection, detail=detail[:500],
+                  question=(question or "")[:2000] or None)
+
+    def _add(self, **row) -> None:
+        row = {"time": _now(), **row}
+        self.db.execute(f"INSERT INTO audit ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                        tuple(row.values()))
+        if time.time() - self._purged > 3600:
+            self.purge()
+
+    def purge(self) -> int:
+        """Drop rows older than the retention; returns how many went."""
+        self._purged = time.time()
+        if not self.days:
+            return 0
+        gone = self.db.execute("DELETE FROM audit WHERE time < ?", (_now(-self.days * 86400),))
+        if gone:
+            log.info("audit: %d rows older than %d days removed", gone, self.days)
+        return gone
+
+    def rows(self, since: str | None = None) -> list[dict]:
+        out = self.db.rows(f"SELECT {', '.join(FIELDS)} FROM audit WHERE time >= ? ORDER BY id", (since or "",))
+        for r in out:
+            r["citations"] = json.loads(r["citations"]) if r["citations"] else None
+            r["refused"] = None if r["refused"] is None else bool(r["refused"])
+        return out
+
+    def export(self, fmt: str = "jsonl", since: str | None = None) -> str:
+        rows = self.rows(since)
+        if fmt == "jsonl":
+            return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=FIELDS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: csv_cell(json.dumps(v, ensure_ascii=False) if k == "citations" and v else v)
+                        for k, v in r.items()})
+        return buf.getvalue()

@@ -74,7 +74,8 @@ def serving(app):
     import uvicorn
 
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                        proxy_headers=False))  # as `rag serve`: the peer address is never rewritten
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     for _ in range(300):

@@ -5,32 +5,48 @@ import itertools
 import json
 import logging
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import anyio
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
 from rag import NotFound, QuestionError, RagError, Unavailable
+from rag.auth import ANONYMOUS
+from rag.errors import AccessDenied
 
+from .guard import principal_of
 from .render import citation_dict
 
 log = logging.getLogger(__name__)
 DOC_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 COLLECTION = Field(None, max_length=50, description="Collection to use (default: RAG_COLLECTION).")
+BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # controls but tab/newlines; lone surrogates
+BAD_CHARS_MSG = "contains control characters or unpaired surrogates; send plain UTF-8 text"
+
+
+def clean(text: str) -> str:
+    if BAD_CHARS.search(text):
+        raise PydanticCustomError("bad_characters", BAD_CHARS_MSG)
+    return text
+
+
+Text = Annotated[str, AfterValidator(clean)]
 
 
 class Turn(BaseModel):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=20_000)
+    content: Text = Field(max_length=20_000)
 
 
 class AskRequest(BaseModel):
-    question: str = Field(max_length=100_000, description="The question (at most RAG_MAX_QUESTION_CHARS characters).",
-                          examples=["Who signed the memorandum of understanding?"])
-    history: list[Turn] = Field(default_factory=list, max_length=100,
+    question: Text = Field(max_length=100_000, description="The question (at most RAG_MAX_QUESTION_CHARS characters).",
+                           examples=["Who signed the memorandum of understanding?"])
+    history: list[Turn] = Field(default_factory=list, max_length=40,
                                 description="Earlier turns of this conversation, oldest first, for follow-ups.")
     collection: str | None = COLLECTION
     stream: bool = Field(False, description="Answer as server-sent events (text/event-stream): `token` {text} as "
@@ -82,12 +98,23 @@ class SourceOut(BaseModel):
     text: str = Field(description="The stored text every citation's start/end points into.")
 
 
+class CitationIn(BaseModel):
+    n: int = 0
+    doc_id: Text | None = Field(None, max_length=200)
+    source: Text | None = Field(None, max_length=1_000)
+    title: Text | None = Field(None, max_length=1_000)
+    locator: Text | None = Field(None, max_length=500)
+    start: int | None = None
+    end: int | None = None
+    quote: Text | None = Field(None, max_length=5_000)
+
+
 class FeedbackIn(BaseModel):
-    question: str = Field(max_length=10_000)
-    answer: str = Field(max_length=50_000)
+    question: Text = Field(max_length=10_000)
+    answer: Text = Field(max_length=50_000)
     verdict: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=5_000)
-    citations: list[dict] = Field(default_factory=list, max_length=50)
+    comment: Text | None = Field(None, max_length=5_000)
+    citations: list[CitationIn] = Field(default_factory=list, max_length=50)
     collection: str | None = COLLECTION
 
 
@@ -99,9 +126,10 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-def user_of(request: Request) -> str | None:
-    """The user a trusted front proxy authenticated, if any (e.g. X-Forwarded-User), else None."""
-    return request.headers.get("x-forwarded-user") or request.headers.get("x-remote-user") or None
+def caller(rag, request):
+    """Who is asking, for the library's access check: None (the open loopback mode) only when RAG_AUTH=none."""
+    user = principal_of(request)
+    return user if user or rag.settings.auth == "none" else ANONYMOUS
 
 
 def answer_dict(a) -> dict:
@@ -112,7 +140,7 @@ def _event(kind: str, data: dict) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _sse(first, events, request: Request):
+async def _sse(first, events, request: Request, on_answer=None):
     """Server-sent events of an answer; a closed connection closes the events, which cancels the LLM request
     (checked between events: the app's middleware hides the disconnect from the response itself)."""
     def step():
@@ -129,6 +157,8 @@ async def _sse(first, events, request: Request):
             elif event[0] == "sentence":
                 yield _event("sentence", {**event[1].to_dict(), "citations": [citation_dict(c) for c in event[2]]})
             else:
+                if on_answer:
+                    await anyio.to_thread.run_sync(on_answer, event[1])
                 yield _event("answer", answer_dict(event[1]))
     except RagError as e:
         yield _event("error", {"detail": str(e)})
@@ -140,17 +170,40 @@ async def _sse(first, events, request: Request):
             await anyio.to_thread.run_sync(events.close)
 
 
-def router(rag, feedback) -> APIRouter:
+def audit_names(request) -> tuple[str | None, str | None]:
+    """(user name or None, client address) of a FastAPI or Gradio request, for the audit log."""
+    user, client = principal_of(request), getattr(request, "client", None)
+    return (user.name if user else None), getattr(client, "host", None)
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 (400 for bad characters) naming the field and the rule, never echoing the input back."""
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+    bad = any(e.get("type") in ("bad_characters", "string_unicode") for e in errors)  # the latter: surrogates
+    return JSONResponse({"detail": f"{where}: {BAD_CHARS_MSG if bad else first.get('msg', 'invalid')}"},
+                        status_code=400 if bad else 422)
+
+
+def router(rag, feedback, audit=None) -> APIRouter:
+    from rag.audit import AuditLog
+
+    audit = audit or AuditLog(rag.settings.data_dir, rag.settings.audit_days)
     r = APIRouter()
-    errors = {400: {"model": ErrorOut}, 404: {"model": ErrorOut}}
+    errors = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
+              429: {"model": ErrorOut}}
 
     @r.post("/api/ask", response_model=AnswerOut, responses=errors | {200: {"content": {"text/event-stream": {}}}},
             tags=["api"], summary="Answer a question with citations (optionally streamed)")
     def ask(body: AskRequest, request: Request):  # sync: FastAPI runs it in its thread pool
         try:
             events = rag.ask_stream(body.question, history=[t.model_dump() for t in body.history],
-                                    collection=body.collection)
-            first = next(events)          # check, resolve and retrieve happen here: their errors are 4xx
+                                    collection=body.collection, user=caller(rag, request))
+            first = next(events)          # check, resolve, authorize and retrieve happen here: their errors are 4xx
+        except AccessDenied as e:
+            audit.denied(*audit_names(request), body.collection, str(e), body.question)
+            raise HTTPException(403, str(e))
         except QuestionError as e:
             raise HTTPException(400, str(e))
         except NotFound as e:
@@ -159,34 +212,45 @@ def router(rag, feedback) -> APIRouter:
             raise HTTPException(503, str(e))
         except RagError as e:
             raise HTTPException(400, str(e))
+
+        def audited(a):
+            audit.asked(*audit_names(request), body.collection or rag.settings.collection, a)
         if body.stream:
-            return StreamingResponse(_sse(first, events, request), media_type="text/event-stream",
+            return StreamingResponse(_sse(first, events, request, audited), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         for event in itertools.chain([first], events):
             if event[0] == "answer":
+                audited(event[1])
                 return answer_dict(event[1])
 
     @r.get("/api/sources/{doc_id}", response_model=SourceOut, responses=errors, tags=["api"],
            summary="Stored text and metadata of one indexed document")
-    def source(doc_id: str, collection: str | None = Query(None, max_length=50)) -> dict:
+    def source(doc_id: str, request: Request, collection: str | None = Query(None, max_length=50)) -> dict:
         # ids are looked up in the index only; nothing here ever touches the file system
+        user = caller(rag, request)
         try:
-            known = DOC_ID.match(doc_id) and doc_id in rag.documents(collection)
-            doc = rag.document(doc_id, collection) if known else None
+            known = DOC_ID.match(doc_id) and doc_id in rag.documents(collection, user=user)
+            doc = rag.document(doc_id, collection, user=user) if known else None
+        except AccessDenied as e:
+            audit.denied(*audit_names(request), collection, str(e))
+            raise HTTPException(403, str(e))
         except (NotFound, QuestionError):
             doc = None
         except Unavailable as e:
             raise HTTPException(503, str(e))
         if doc is None:
             raise HTTPException(404, "no indexed document has this id")
+        audit.read(*audit_names(request), collection or rag.settings.collection, doc.id)
         return {"id": doc.id, "source": doc.source, "title": doc.title, "date": doc.date, "origin": doc.origin,
                 "text": doc.text}
 
     @r.post("/api/feedback", response_model=FeedbackOut, status_code=201, tags=["api"],
             summary="Store a thumbs up/down (and optional comment) on an answer")
     def give_feedback(body: FeedbackIn, request: Request) -> dict:
-        return {"id": feedback.add(body.question, body.answer, body.verdict, citations=body.citations,
-                                   comment=body.comment, user=user_of(request), collection=body.collection)}
+        user = principal_of(request)
+        return {"id": feedback.add(body.question, body.answer, body.verdict,
+                                   citations=[c.model_dump(exclude_none=True) for c in body.citations],
+                                   comment=body.comment, user=user.name if user else None, collection=body.collection)}
 
     @r.get("/healthz", tags=["ops"], summary="Liveness")
     def healthz() -> dict:

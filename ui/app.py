@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import logging
 import os
@@ -13,13 +14,16 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: nothing phones home
 
 from fastapi import FastAPI, Query, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import FileResponse, HTMLResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 
 from rag import FeedbackLog, RagError  # noqa: E402
+from rag.errors import ConfigError  # noqa: E402
 
-from .api import router  # noqa: E402
+from .api import invalid_request, router  # noqa: E402
 from .chat import EXAMPLES  # noqa: E402
+from .guard import Guard, principal_of  # noqa: E402
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
@@ -47,14 +51,20 @@ def origin_allowed(origin: str, patterns: list[str]) -> bool:
 
 
 def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | None = None):
-    """The FastAPI app for one Rag object (routes: /api/*, /healthz, /widget.js, /embed, / = Gradio chat)."""
+    """The FastAPI app for one Rag object (routes: /api/*, /healthz, /widget.js, /embed, / = Gradio chat),
+    every route behind the Guard (Host, body limit, sign-in, keys, rate limits)."""
     import gradio as gr
+
+    from rag.audit import AuditLog
+    from rag.auth import Accounts
 
     from .chat import build_chat
 
     examples = EXAMPLES if examples is None else examples
     feedback = feedback or FeedbackLog(rag.settings.data_dir)
     origins = embed_origins(rag.settings.embed_origins)
+    accounts = None if rag.settings.auth == "none" else Accounts(rag.settings.data_dir)
+    audit = AuditLog(rag.settings.data_dir, rag.settings.audit_days)
     @asynccontextmanager
     async def lifespan(app):
         import anyio.to_thread
@@ -74,7 +84,7 @@ def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | N
         if cors and request.method == "OPTIONS":
             response = Response(status_code=204, headers={
                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Max-Age": "600",
-                "Access-Control-Allow-Headers": "Content-Type"})
+                "Access-Control-Allow-Headers": "Content-Type, Authorization"})
         else:
             response = await call_next(request)
         if cors:
@@ -82,12 +92,19 @@ def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | N
             response.headers["Vary"] = "Origin"
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if path == "/embed":
-            response.headers["Content-Security-Policy"] = EMBED_CSP.format(ancestors=" ".join(["'self'", *origins]))
+            widget = principal_of(request)
+            pages = widget.origins if widget and widget.kind == "widget" else origins  # a widget key: its pages only
+            response.headers["Content-Security-Policy"] = EMBED_CSP.format(ancestors=" ".join(["'self'", *pages]))
         elif not path.startswith(("/api/", "/widget.js", "/ui-static/")):
             response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
         return response
 
-    app.include_router(router(rag, feedback))
+    app.add_middleware(Guard, settings=rag.settings, accounts=accounts, origins=origins)  # outermost: runs first
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.include_router(router(rag, feedback, audit))
+    if rag.settings.auth == "password":
+        from .signin import router as signin_router
+        app.include_router(signin_router(accounts, rag.settings))
 
     @app.get("/widget.js", include_in_schema=False)
     def widget_js():
@@ -102,13 +119,44 @@ def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | N
 
     app.mount("/ui-static", StaticFiles(directory=STATIC), name="ui-static")
 
-    demo = build_chat(rag, feedback, examples).queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=64)
+    demo = build_chat(rag, feedback, audit, examples).queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=64)
     head = ('<link rel="stylesheet" href="/ui-static/style.css">'
             '<script src="/ui-static/sources.js" data-base="/"></script>')
     theme = gr.themes.Default(font=["system-ui", "-apple-system", "Segoe UI", "sans-serif"],
                               font_mono=["ui-monospace", "monospace"])
+    signed_in = None if accounts is None else (lambda request: getattr(principal_of(request), "name", None))
     return gr.mount_gradio_app(app, demo, path="/", footer_links=["api"], ssr_mode=False, pwa=False,
-                               mcp_server=False, theme=theme, head=head, show_error=False)
+                               mcp_server=False, theme=theme, head=head, show_error=False,
+                               auth_dependency=signed_in, max_file_size=rag.settings.max_body_bytes)
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_serving(settings, host: str) -> list[str]:
+    """ConfigError when this bind would expose the app without sign-in; else warnings to print."""
+    loopback = is_loopback(host)
+    if settings.auth == "none" and not loopback:
+        raise ConfigError(f"refusing to serve on {host} without sign-in: set RAG_AUTH=password (and add users with "
+                          "`rag users add NAME`) or RAG_AUTH=proxy behind your SSO proxy, or serve on 127.0.0.1")
+    if settings.auth == "proxy" and not (settings.proxy_addresses or settings.proxy_secret):
+        raise ConfigError("RAG_AUTH=proxy needs RAG_PROXY_ADDRESSES (your proxy's address) or RAG_PROXY_SECRET "
+                          "(a secret your proxy sends in X-Rag-Proxy-Secret)")
+    warnings = []
+    if not loopback and "*" not in settings.allowed_hosts and host not in settings.allowed_hosts:
+        warnings.append(f"only requests for the host names in RAG_ALLOWED_HOSTS ({settings.allowed_hosts}) are "
+                        "answered; add the name users type, e.g. RAG_ALLOWED_HOSTS='chat.intranet.example'")
+    if settings.auth == "password":
+        from rag.auth import Accounts
+        if not Accounts(settings.data_dir).users():
+            warnings.append("no users yet: add one with `rag users add NAME` (password on standard input)")
+    return warnings
 
 
 def warm_up(rag) -> None:
@@ -127,10 +175,13 @@ def serve(rag, host: str = "127.0.0.1", port: int = 7860) -> int:
 
     import threading
 
+    for warning in check_serving(rag.settings, host):
+        print(f"rag: {warning}", flush=True)
     warm = threading.Thread(target=warm_up, args=(rag,), name="warm-up")
     warm.start()  # model loading overlaps with building the app (importing gradio); joined before serving
     app = create_app(rag)
     warm.join()
     print(f"serving the chat on http://{host}:{port}/  (API docs: /api/docs, widget: /widget.js)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    # proxy_headers=False: X-Forwarded-For from a client must never change the peer address the Guard checks
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, proxy_headers=False)
     return 0

@@ -8,30 +8,47 @@ import gradio as gr
 
 from rag import RagError
 
+from .api import BAD_CHARS, audit_names, caller
+from .guard import principal_of
 from .render import answer_markdown, citation_dict, md_text
 
 log = logging.getLogger(__name__)
 
 EXAMPLES = ["Who signed the memorandum of understanding?", "Is the agreement legally binding?",
             "Will OpenAI expand its office in London?"]
+SIGN_OUT = '<form method="post" action="/signout"><button type="submit" class="rag-signout">Sign out</button></form>'
 MAX_TURNS = 20  # turns of a session's history kept for follow-up questions
 PANEL = ('<section id="rag-source-panel" class="rag-source-panel" aria-label="Source" aria-live="polite">'
          '<p class="rag-hint">Click a citation such as [1] to see the passage in its source.</p></section>')
 
 
-def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
+def bad_input(question, history) -> str | None:
+    """Why a question or history sent to the chat (the page, or its API) is refused, or None."""
+    if not isinstance(question, str) or len(question) > 100_000 or BAD_CHARS.search(question):
+        return "The question must be plain text (no control characters)."
+    ok = isinstance(history, list) and len(history) <= 2 * MAX_TURNS and all(
+        isinstance(t, dict) and t.get("role") in ("user", "assistant") and isinstance(t.get("content"), str)
+        and len(t["content"]) <= 20_000 and not BAD_CHARS.search(t["content"]) for t in history)
+    return None if ok else "The conversation history is not valid; start a new conversation."
+
+
+def build_chat(rag, feedback, audit, examples: list[str] | None = None) -> gr.Blocks:
     examples = EXAMPLES if examples is None else examples
 
-    def respond(question, chat, history):
+    def respond(question, chat, history, request: gr.Request):
         """Append the question and its cited answer; `history` is this browser session's plain-text turns."""
         chat, history = list(chat or []), list(history or [])
-        if isinstance(question, str) and question.strip():  # show the question at once, then the answer
+        problem = bad_input(question, history)
+        if problem:
+            yield question if isinstance(question, str) else "", chat, [], None, f"⚠️ {problem}"
+            return
+        if question.strip():  # show the question at once, then the answer
             pending = [{"role": "user", "content": md_text(question.strip())},
                        {"role": "assistant", "content": "_Searching the sources…_"}]
             yield "", chat + pending, history, None, ""
         a, streamed, live = None, "", rag.settings.backend != "extractive"
         try:   # a generative backend's words stream in; the checked answer then replaces them
-            events = rag.ask_stream(question, history=history)
+            events = rag.ask_stream(question, history=history, user=caller(rag, request))
             with closing(events):    # Gradio closes this generator when the page goes: so is the LLM request
                 for event in events:
                     if event[0] == "token" and live:
@@ -43,6 +60,7 @@ def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
         except RagError as e:
             yield question, chat, history, None, f"⚠️ {md_text(str(e))}"
             return
+        audit.asked(*audit_names(request), rag.settings.collection, a)
         chat += [{"role": "user", "content": md_text(a.question)},
                  {"role": "assistant", "content": answer_markdown(a)}]
         history = (history + [{"role": "user", "content": a.question},
@@ -50,15 +68,18 @@ def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
         last = {"question": a.question, "answer": a.answer, "citations": [citation_dict(c) for c in a.citations]}
         yield "", chat, history, last, ""
 
-    def example(chat, history, evt: gr.SelectData):
-        yield from respond(evt.value["text"] if isinstance(evt.value, dict) else str(evt.value), chat, history)
+    def example(chat, history, evt: gr.SelectData, request: gr.Request):
+        yield from respond(evt.value["text"] if isinstance(evt.value, dict) else str(evt.value), chat, history,
+                           request)
 
     def give(verdict, last, comment, request: gr.Request):
         if not last:
             return comment, "Ask a question first, then rate the answer."
-        user = getattr(request, "username", None) or (request.headers.get("x-forwarded-user") if request else None)
+        if not isinstance(comment, str) or len(comment) > 5_000 or BAD_CHARS.search(comment):
+            return comment, "⚠️ The comment must be plain text of at most 5000 characters."
+        user = principal_of(request)
         feedback.add(last["question"], last["answer"], verdict, citations=last["citations"], comment=comment,
-                     user=user)
+                     user=user.name if user else None)
         return "", "Thanks — your feedback was recorded."
 
     def up(last, comment, request: gr.Request):
@@ -73,6 +94,8 @@ def build_chat(rag, feedback, examples: list[str] | None = None) -> gr.Blocks:
             with gr.Column(scale=3, min_width=280):
                 gr.Markdown("## Ask the sources\nAnswers quote your organisation's documents; "
                             "every claim carries a citation.")
+                if rag.settings.auth == "password":
+                    gr.HTML(SIGN_OUT, elem_id="rag-signout")
                 chat = gr.Chatbot(label="Conversation", elem_id="rag-chat", height=460, feedback_options=None,
                                   examples=[{"text": q} for q in examples] or None, buttons=["copy"],
                                   placeholder="Ask a question, or pick an example below.")

@@ -3,6 +3,10 @@
   "use strict";
   var params = new URLSearchParams(location.search);
   var collection = params.get("collection") || "";
+  var key = /^ragpk_[0-9a-f]{8}_[A-Za-z0-9_-]+$/.test(params.get("key") || "") ? params.get("key") : "";
+  window.ragKey = key;  // a publishable widget key (asking only): sent with every API call, read by sources.js
+  var headers = { "Content-Type": "application/json" };
+  if (key) headers.Authorization = "Bearer " + key;
   var accent = params.get("accent") || "";
   if (/^#[0-9a-fA-F]{3,8}$|^[a-zA-Z]{3,20}$/.test(accent)) document.documentElement.style.setProperty("--accent", accent);
   var history = [];  // this conversation's turns, for follow-up questions (gone on reload: a new conversation)
@@ -25,7 +29,7 @@
   }
 
   function sendFeedback(a, verdict, input, row) {
-    fetch("/api/feedback", { method: "POST", headers: { "Content-Type": "application/json" },
+    fetch("/api/feedback", { method: "POST", headers: headers,
       body: JSON.stringify({ question: a.question, answer: a.answer, verdict: verdict, comment: input.value || null,
                              citations: a.citations, collection: collection || null }) })
       .then(function (r) { row.replaceChildren(el("span", null, r.ok ? "Thanks for the feedback." : "Feedback failed.")); });
@@ -61,7 +65,7 @@
     up.onclick = function () { sendFeedback(a, "up", input, row); };
     down.onclick = function () { sendFeedback(a, "down", input, row); };
     row.append(input, up, down);
-    box.append(row);
+    if (!key) box.append(row);  // widget keys may only ask
     return box;
   }
 
@@ -75,7 +79,7 @@
     send.disabled = true;
     var pending = null;
     try {
-      var r = await fetch("/api/ask", { method: "POST", headers: { "Content-Type": "application/json" },
+      var r = await fetch("/api/ask", { method: "POST", headers: headers,
         body: JSON.stringify({ question: question, history: history, collection: collection || null, stream: true }) });
       if (!r.ok) {
         var e = await r.json().catch(function () { return {}; });

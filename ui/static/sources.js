@@ -21,7 +21,8 @@
     var doc;
     try {
       var r = await fetch(base + "api/sources/" + encodeURIComponent(p.get("d") || "") +
-                          (col ? "?collection=" + encodeURIComponent(col) : ""));
+                          (col ? "?collection=" + encodeURIComponent(col) : ""),
+                          { headers: window.ragKey ? { Authorization: "Bearer " + window.ragKey } : {} });
       doc = await r.json();
       if (!r.ok) throw new Error(doc.detail || ("HTTP " + r.status));
     } catch (err) {

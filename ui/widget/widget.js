@@ -1,6 +1,6 @@
 /* One tag adds the chat to any page, no build step:
    <script src="http://HOST:PORT/widget.js" data-title="Ask HR" data-position="bottom-left"
-           data-accent="#0a7d55" data-collection="hr" async></script>
+           data-accent="#0a7d55" data-collection="hr" data-key="ragpk_..." async></script>
    A floating button opens a compact chat: an iframe to HOST:PORT/embed. */
 (function () {
   "use strict";
@@ -15,6 +15,7 @@
   var accent = /^#[0-9a-fA-F]{3,8}$|^[a-zA-Z]{3,20}$/.test(d.accent || "") ? d.accent : "#1f6feb";
   var q = new URLSearchParams({ title: title, accent: accent });
   if (d.collection) q.set("collection", d.collection);
+  if (d.key) q.set("key", d.key);  // a publishable widget key (`rag keys create --widget --origin THIS_PAGE'S_ORIGIN`)
   var side = left ? "left:20px;" : "right:20px;";
 
   var btn = document.createElement("button");

@@ -1,0 +1,480 @@
+"""Sign-in, keys, access per collection, limits and hygiene: the units, then the real app on loopback
+(RAG_AUTH=password and RAG_AUTH=proxy) over HTTP, and the sign-in page in headless Chromium."""
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rag import Rag, load_settings
+from rag.access import Access
+from rag.auth import ANONYMOUS, Accounts, Principal
+from rag.errors import AccessDenied, ConfigError
+from rag.feedback import FeedbackLog, csv_cell
+from conftest import start_app
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures_ui"
+PASSWORD = "correct horse battery"
+CHROMIUM = "/usr/bin/chromium"
+
+
+# ---------------------------------------------------------------- units
+
+def test_passwords_sessions_and_keys_are_stored_hashed(tmp_path):
+    accounts = Accounts(tmp_path)
+    accounts.add_user("ana", PASSWORD, "staff, hr")
+    assert accounts.check_password("ana", PASSWORD) == Principal("ana", frozenset({"staff", "hr"}))
+    assert accounts.check_password("ana", "wrong password") is None
+    assert accounts.check_password("nobody", PASSWORD) is None
+    with pytest.raises(Exception, match="at least 8"):
+        accounts.add_user("bo", "short")
+    token = accounts.start_session(accounts.user("ana"), hours=1)
+    assert accounts.session(token).name == "ana" and accounts.session(token + "x") is None
+    key_id, key = accounts.create_key(["default"])
+    assert key.startswith(f"rag_{key_id}_") and accounts.key(key).collections == {"default"}
+    dump = "\n".join(str(r) for r in sqlite3.connect(tmp_path / "state.sqlite3").iterdump())
+    assert PASSWORD not in dump and token not in dump and key not in dump  # only hashes are kept
+    accounts.revoke_key(key_id)
+    assert accounts.key(key) is None
+    accounts.add_user("ana", "a new password")  # a new password ends the old sessions
+    assert accounts.session(token) is None
+    accounts.remove_user("ana")
+    assert accounts.users() == [] and accounts.check_password("ana", "a new password") is None
+
+
+def test_access_is_denied_by_default_and_granted_per_group_user_or_key(tmp_path):
+    access = Access(tmp_path)
+    staff, eve = Principal("ana", frozenset({"staff"})), Principal("eve", frozenset({"guests"}))
+    assert not access.allowed(staff, "default") and not access.allowed(ANONYMOUS, "default")
+    access.grant("default", groups=["staff"])
+    access.grant("hr", users=["eve"])
+    assert access.allowed(staff, "default") and not access.allowed(staff, "hr")
+    assert access.allowed(eve, "hr") and not access.allowed(eve, "default")
+    assert access.allowed(None, "hr")  # the operator on this host (CLI, evals)
+    key = Principal("key:1", kind="key", collections=frozenset({"hr"}))
+    assert access.allowed(key, "hr") and not access.allowed(key, "default")
+    with pytest.raises(AccessDenied, match="rag access grant hr --users ana"):
+        access.check(staff, "hr")
+    assert Access(tmp_path, open_to_all=True).allowed(ANONYMOUS, "hr")
+
+
+def test_rate_limiter_refills_on_its_clock():
+    from ui.guard import Limiter
+
+    now = [0.0]
+    limiter = Limiter(3, clock=lambda: now[0])
+    assert [limiter.take("ana") for _ in range(3)] == [0, 0, 0]
+    assert limiter.take("ana") == pytest.approx(20.0) and limiter.take("bo") == 0  # per user
+    now[0] += 20
+    assert limiter.take("ana") == 0 and limiter.take("ana") > 0
+
+
+def test_csv_export_neutralises_formulas(tmp_path):
+    log = FeedbackLog(tmp_path)
+    for q in ["=cmd|' /C calc'!A0", "+HYPERLINK(\"http://x\")", "-2+3", "@SUM(A1)", "\tx", "\rx", "fine = ok"]:
+        log.add(q, "a", "up")
+    import csv
+
+    cells = [row["question"] for row in csv.DictReader(io.StringIO(log.export("csv"), newline=""))]
+    assert cells == ["'=cmd|' /C calc'!A0", "'+HYPERLINK(\"http://x\")", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "fine = ok"]
+    assert csv_cell(3) == 3 and csv_cell("-") == "'-"
+
+
+def test_serving_without_sign_in_only_on_loopback(tmp_path, capsys):
+    from rag.cli import main
+    from ui.app import check_serving
+
+    settings = load_settings(data_dir=tmp_path)
+    assert check_serving(settings, "127.0.0.1") == [] and check_serving(settings, "::1") == []
+    with pytest.raises(ConfigError, match="RAG_AUTH=password"):
+        check_serving(settings, "0.0.0.0")
+    assert main(["--data-dir", str(tmp_path), "serve", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rag: refusing to serve on 0.0.0.0 without sign-in") and "rag users add" in err
+    with pytest.raises(ConfigError, match="RAG_PROXY_ADDRESSES"):
+        check_serving(load_settings(data_dir=tmp_path, auth="proxy"), "0.0.0.0")
+
+
+def test_cli_users_keys_and_access(tmp_path, monkeypatch, capsys):
+    from rag.cli import main
+
+    d = ["--data-dir", str(tmp_path)]
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert main(d + ["users", "add", "ana", "--groups", "staff,hr"]) == 0
+    assert main(d + ["users", "list"]) == 0 and "ana  groups: hr, staff" in capsys.readouterr().out
+    assert Accounts(tmp_path).check_password("ana", PASSWORD)
+    assert main(d + ["keys", "create", "--collection", "hr"]) == 0
+    out = capsys.readouterr()
+    key = out.out.strip()
+    assert re.fullmatch(r"rag_[0-9a-f]{8}_\S+", key) and "shown once" in out.err
+    assert main(d + ["keys", "list"]) == 0 and key not in capsys.readouterr().out
+    assert main(d + ["access", "grant", "hr", "--groups", "hr"]) == 0
+    assert "hr  groups: hr  users: -" in capsys.readouterr().out
+    assert main(d + ["users", "remove", "nobody"]) == 2 and "rag users list" in capsys.readouterr().err
+    assert main(d + ["keys", "revoke", key.split("_")[1]]) == 0 and Accounts(tmp_path).key(key) is None
+
+
+# ---------------------------------------------------------------- the real app, RAG_AUTH=password
+
+class Site:
+    def __init__(self, url, rag, app, accounts):
+        self.url, self.rag, self.app, self.accounts = url, rag, app, accounts
+
+    def session(self, name) -> dict:
+        return {"Cookie": f"rag_session={self.accounts.start_session(self.accounts.user(name), 1)}"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, embedder):
+    """The app with RAG_AUTH=password: collection 'default' open to group staff, 'hr' to user hana only."""
+    from ui.app import create_app
+
+    data = tmp_path_factory.mktemp("auth-data")
+    rag = Rag(load_settings(data_dir=data, auth="password", rate_limit=10), embedder=embedder)
+    for name in ("default", "hr"):
+        assert not rag.ingest([FIXTURES], collection=name).errors
+    accounts = Accounts(data)
+    accounts.add_user("ana", PASSWORD, "staff")
+    accounts.add_user("hana", PASSWORD, "people")
+    rag.access.grant("default", groups=["staff"])
+    rag.access.grant("hr", users=["hana"])
+    app = create_app(rag)
+    url, stop = start_app(app)
+    yield Site(url, rag, app, accounts)
+    stop()
+
+
+def concrete_routes(app):
+    """(method, path) for every route of the app, the mounted Gradio app's included, path parameters filled."""
+    from starlette.routing import Mount
+
+    def walk(routes, prefix):
+        for route in routes:
+            if isinstance(route, Mount):
+                yield from walk(route.routes, prefix + route.path)
+                continue
+            if hasattr(route, "original_router"):  # FastAPI's include_router: its routes under its prefix
+                yield from walk(route.original_router.routes, prefix + route.include_context.prefix)
+                continue
+            path = prefix + route.path
+            path = re.sub(r"\{[^}:]+:path\}", "x/y.txt", path)
+            path = re.sub(r"\{[^}]+\}", "x", path).replace("//", "/")
+            for method in sorted(getattr(route, "methods", None) or {"GET"}):
+                if method != "HEAD":
+                    yield method, path
+    return sorted(set(walk(app.routes, "")))
+
+
+PUBLIC = {"/signin", "/healthz", "/widget.js", "/favicon.ico"}  # and the sign-in page's stylesheet
+
+
+def test_every_route_refuses_anonymous_callers(site):
+    routes = concrete_routes(site.app)
+    paths = {p for _, p in routes}
+    assert {"/api/ask", "/api/sources/x", "/api/feedback", "/config", "/gradio_api/info", "/gradio_api/queue/join",
+            "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js"} <= paths
+    assert len(routes) > 60
+    extra = ["/gradio_api/file=/etc/passwd", "/ui-static/sources.js", "/ui-static/embed.js", "/gradio_api/call/ask",
+             "/theme.css", "/gradio_api/upload"]
+    with httpx.Client(base_url=site.url, timeout=30) as client:
+        for method, path in routes + [("GET", p) for p in extra] + [("POST", p) for p in extra]:
+            r = client.request(method, path, json={} if method in ("POST", "PUT", "PATCH") else None)
+            if path in PUBLIC:
+                continue
+            assert r.status_code in (401, 403), (method, path, r.status_code, r.text[:200])
+            assert len(r.text) < 300 and "root:" not in r.text
+        page = client.get("/", headers={"Accept": "text/html"})
+        assert page.status_code == 303 and page.headers["location"] == "/signin?next=/"
+        for path in ("/healthz", "/widget.js"):
+            assert client.get(path).status_code == 200
+        assert client.get("/ui-static/style.css").status_code == 200
+        assert client.get("/ui-static/embed.js").status_code == 401
+
+
+def test_every_route_refuses_an_unauthorised_key_and_user(site):
+    _, key = site.accounts.create_key(["default"])
+    _, widget = site.accounts.create_key(["default"], "widget", ["http://127.0.0.1:9"])
+    with httpx.Client(base_url=site.url, timeout=30) as client:
+        for method, path in concrete_routes(site.app):
+            if path in PUBLIC:
+                continue
+            for k, allowed in ((key, r"/api/(ask|sources/x|feedback)"), (widget, r"/(api/ask|api/sources/x|embed)")):
+                if re.fullmatch(allowed, path):
+                    continue
+                r = client.request(method, path, headers={"Authorization": f"Bearer {k}"})
+                assert r.status_code == 403, (method, path, r.status_code)
+        ana, hana = site.session("ana"), site.session("hana")
+        assert client.post("/api/ask", json={"question": "When does the canteen open?", "collection": "hr"},
+                           headers=ana).status_code == 403
+        assert client.post("/api/ask", json={"question": "When does the canteen open?"}, headers=hana).status_code == 403
+        doc_id = next(iter(site.rag.documents("hr")))
+        r = client.get(f"/api/sources/{doc_id}", params={"collection": "hr"}, headers=ana)
+        assert r.status_code == 403 and "rag access grant hr" in r.json()["detail"]
+        assert client.get(f"/api/sources/{doc_id}", params={"collection": "hr"}, headers=hana).status_code == 200
+        assert client.post("/api/ask", json={"question": "Hi there", "collection": "hr"},
+                           headers={"Authorization": f"Bearer {key}"}).status_code == 403
+        r = client.post("/api/ask", json={"question": "When does the canteen open?", "collection": "hr"},
+                        headers={"Authorization": "Bearer rag_00000000_" + "x" * 43})
+        assert r.status_code == 401 and "rag keys create" in r.json()["detail"]
+
+
+def test_library_enforces_access_for_every_caller(site):
+    ana = site.accounts.user("ana")
+    with pytest.raises(AccessDenied):
+        site.rag.ask("When does the canteen open?", collection="hr", user=ana)
+    with pytest.raises(AccessDenied):
+        site.rag.search("canteen", collection="hr", user=ana)
+    with pytest.raises(AccessDenied):
+        site.rag.document(next(iter(site.rag.documents("hr"))), "hr", user=ana)
+    with pytest.raises(AccessDenied):
+        site.rag.ask("When does the canteen open?", user=ANONYMOUS)
+    assert set(site.rag.status(user=ana)["collections"]) == {"default"}
+    assert site.rag.search("canteen", user=ana)
+
+
+def test_sign_in_session_cookie_and_sign_out(site):
+    with httpx.Client(base_url=site.url, timeout=60) as client:
+        bad = client.post("/signin", data={"name": "ana", "password": "nope-nope", "next": "/"})
+        assert bad.status_code == 401 and "Wrong user name or password" in bad.text and "rag_session" not in bad.headers.get("set-cookie", "")
+        ok = client.post("/signin", data={"name": "ana", "password": PASSWORD, "next": "//evil.example/"})
+        assert ok.status_code == 303 and ok.headers["location"] == "/"  # no open redirect
+        cookie = ok.headers["set-cookie"]
+        assert re.search(r"rag_session=\S+;", cookie) and all(
+            flag in cookie.lower() for flag in ("httponly", "secure", "samesite=lax", "path=/"))
+        headers = {"Cookie": cookie.split(";")[0]}
+        r = client.post("/api/ask", json={"question": "When does the canteen open?"}, headers=headers)
+        assert r.status_code == 200 and r.json()["citations"], r.text
+        assert client.get("/config", headers=headers).status_code == 200
+        assert client.post("/signout", headers=headers).status_code == 303
+        assert client.post("/api/ask", json={"question": "When does the canteen open?"}, headers=headers).status_code == 401
+        cross = client.post("/signin", data={"name": "ana", "password": PASSWORD},
+                            headers={"Origin": "https://evil.example"})
+        assert cross.status_code == 403
+
+
+def test_api_key_asks_over_rest(site):
+    key_id, key = site.accounts.create_key(["hr"])
+    auth = {"Authorization": f"Bearer {key}"}
+    r = httpx.post(f"{site.url}/api/ask", json={"question": "When does the canteen open?", "collection": "hr"},
+                   headers=auth, timeout=60)
+    assert r.status_code == 200 and r.json()["citations"]
+    c = r.json()["citations"][0]
+    src = httpx.get(f"{site.url}/api/sources/{c['doc_id']}", params={"collection": "hr"}, headers=auth)
+    assert src.json()["text"][c["start"]:c["end"]] == c["quote"]
+    site.accounts.revoke_key(key_id)
+    assert httpx.post(f"{site.url}/api/ask", json={"question": "x?"}, headers=auth).status_code == 401
+
+
+def test_rate_limit_per_key_answers_429_with_retry_after(site):
+    _, key = site.accounts.create_key(["default"])
+    auth = {"Authorization": f"Bearer {key}"}
+    # 10 a minute: the bucket refills one request every 6 s, far longer than these 11 quick requests take
+    codes = [httpx.post(f"{site.url}/api/ask", json={"question": ""}, headers=auth).status_code for _ in range(11)]
+    assert codes == [400] * 10 + [429]
+    r = httpx.post(f"{site.url}/api/ask", json={"question": ""}, headers=auth)
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 6 and "RAG_RATE_LIMIT" in r.json()["detail"]
+    _, other = site.accounts.create_key(["default"])  # limits are per key
+    assert httpx.post(f"{site.url}/api/ask", json={"question": ""},
+                      headers={"Authorization": f"Bearer {other}"}).status_code == 400
+
+
+def test_widget_key_asks_only_from_its_pages(site):
+    _, widget = site.accounts.create_key(["default"], "widget", ["http://127.0.0.1:9"])
+    auth = {"Authorization": f"Bearer {widget}"}
+    q = {"question": "When does the canteen open?"}
+    embed = httpx.get(f"{site.url}/embed", params={"key": widget})
+    assert embed.status_code == 200 and "frame-ancestors 'self' http://127.0.0.1:9" in embed.headers["content-security-policy"]
+    assert "localhost" not in embed.headers["content-security-policy"]
+    assert httpx.get(f"{site.url}/embed").status_code == 401
+    for origin, status in ((site.url, 200), ("http://127.0.0.1:9", 200), ("https://evil.example", 403), (None, 403)):
+        headers = {**auth, **({"Origin": origin} if origin else {})}
+        assert httpx.post(f"{site.url}/api/ask", json=q, headers=headers, timeout=60).status_code == status, origin
+    r = httpx.post(f"{site.url}/api/feedback", json={"question": "q", "answer": "a", "verdict": "up"},
+                   headers={**auth, "Origin": site.url})
+    assert r.status_code == 403
+    with pytest.raises(Exception, match="bad origin"):
+        site.accounts.create_key(["default"], "widget", ["javascript:alert(1)"])
+
+
+def test_audit_log_records_asks_reads_and_refusals(site, tmp_path):
+    import csv
+    import json
+
+    from rag.audit import AuditLog
+    from rag.cli import main
+
+    hana, ana = site.session("hana"), site.session("ana")
+    q = {"question": "When does the canteen open?", "collection": "hr"}
+    a = httpx.post(f"{site.url}/api/ask", json=q, headers=hana, timeout=60).json()
+    doc_id = a["citations"][0]["doc_id"]
+    assert httpx.get(f"{site.url}/api/sources/{doc_id}", params={"collection": "hr"}, headers=hana).status_code == 200
+    assert httpx.post(f"{site.url}/api/ask", json={**q, "question": "=HYPERLINK(1)"}, headers=ana).status_code == 403
+    rows = AuditLog(site.rag.settings.data_dir).rows()
+    asked = next(r for r in rows if r["action"] == "ask" and r["user"] == "hana")
+    assert asked["collection"] == "hr" and asked["answer"] == a["answer"] and asked["client"] == "127.0.0.1"
+    assert [c["source"] for c in asked["citations"]] == [c["source"] for c in a["citations"]]
+    assert any(r["action"] == "read" and r["user"] == "hana" and r["doc_id"] == doc_id for r in rows)
+    denied = next(r for r in rows if r["action"] == "denied" and r["question"] == "=HYPERLINK(1)")
+    assert denied["user"] == "ana" and denied["collection"] == "hr" and "rag access grant" in denied["detail"]
+    out = tmp_path / "audit.csv"
+    assert main(["--data-dir", str(site.rag.settings.data_dir), "audit", "export", "--format", "csv",
+                 "--out", str(out)]) == 0
+    exported = list(csv.DictReader(out.open(newline="")))
+    assert any(r["question"] == "'=HYPERLINK(1)" for r in exported)  # formulas neutralised here too
+    old = AuditLog(tmp_path / "retention", days=30)
+    old.db.execute("INSERT INTO audit (time, action) VALUES ('2000-01-01T00:00:00Z', 'ask')")
+    old.read("ana", None, "hr", "doc")  # writing purges rows past the retention (at most once an hour)
+    assert [r["action"] for r in old.rows()] == ["read"]
+    old.db.execute("INSERT INTO audit (time, action) VALUES ('2000-01-01T00:00:00Z', 'ask')")
+    assert old.purge() == 1 and [r["action"] for r in old.rows()] == ["read"]
+    assert json.loads(old.export("jsonl"))["doc_id"] == "doc"
+
+
+# ---------------------------------------------------------------- limits and hygiene (open mode)
+
+@pytest.fixture(scope="module")
+def open_site(tmp_path_factory, embedder):
+    from ui.app import create_app
+
+    rag = Rag(load_settings(data_dir=tmp_path_factory.mktemp("open-data")), embedder=embedder)
+    assert not rag.ingest([FIXTURES]).errors
+    url, stop = start_app(create_app(rag))
+    yield url, rag
+    stop()
+
+
+def test_big_bodies_get_413_and_422s_never_echo_the_input(open_site):
+    url, _ = open_site
+    big = httpx.post(f"{url}/api/ask", json={"question": "x" * 10_000_000}, timeout=60)
+    assert big.status_code == 413 and len(big.text) < 200
+    fb = httpx.post(f"{url}/api/feedback", content=b'{"question": "' + b"y" * 300_000 + b'"}',
+                    headers={"Content-Type": "application/json"}, timeout=60)
+    assert fb.status_code == 413
+    long = httpx.post(f"{url}/api/ask", json={"question": "z" * 150_000}, timeout=60)
+    assert long.status_code == 422 and "zzz" not in long.text and "at most 100000" in long.json()["detail"]
+    history = [{"role": "user", "content": "h" * 20_001}]
+    r = httpx.post(f"{url}/api/ask", json={"question": "Why?", "history": history}, timeout=60)
+    assert r.status_code == 422 and "hhh" not in r.text and r.json()["detail"].startswith("history.0.content")
+    assert httpx.post(f"{url}/api/ask", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
+
+
+@pytest.mark.parametrize("body", [
+    {"question": "When does the canteen open?\ud800"},
+    {"question": "Why?", "history": [{"role": "user", "content": "a\udfff"}]},
+    {"question": "When\x00 does it open?"},
+    {"question": "When does it open?\x1b[31m"}])
+def test_surrogates_and_control_characters_get_400(open_site, body):
+    import json
+
+    url, _ = open_site
+    r = httpx.post(f"{url}/api/ask", content=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "control characters or unpaired surrogates" in r.json()["detail"]
+
+
+def test_feedback_hygiene_and_spoofed_identity_headers(open_site):
+    import json
+
+    url, rag = open_site
+    body = {"question": "q\ud800", "answer": "a", "verdict": "up"}
+    r = httpx.post(f"{url}/api/feedback", content=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    r = httpx.post(f"{url}/api/feedback", json={"question": "spoof", "answer": "a", "verdict": "up"},
+                   headers={"X-Forwarded-User": "boss", "X-Remote-User": "boss"})
+    assert r.status_code == 201
+    row = next(x for x in FeedbackLog(rag.settings.data_dir).rows() if x["question"] == "spoof")
+    assert row["user"] is None  # identity headers from a client are not believed
+
+
+def test_unknown_host_names_are_refused(open_site):
+    url, _ = open_site
+    for path in ("/config", "/", "/api/openapi.json"):
+        r = httpx.get(url + path, headers={"Host": "evil.example"})
+        assert r.status_code == 400 and "RAG_ALLOWED_HOSTS" in r.text and "evil" not in r.text
+    assert httpx.get(url + "/healthz", headers={"Host": "localhost:7860"}).status_code == 200
+
+
+def test_gradio_chat_api_rejects_bad_characters(open_site):
+    import json
+
+    from gradio_client import Client
+
+    url, _ = open_site
+    client = Client(url + "/", verbose=False)
+    box, chat, notice = client.predict("When\x00 does the canteen open?", [], [], api_name="/ask")
+    assert "plain text" in notice and chat == []
+    # a lone surrogate cannot even be sent by gradio_client (httpx refuses to encode it): plain HTTP, JSON-escaped
+    sent = httpx.post(f"{url}/gradio_api/call/ask", content=json.dumps({"data": ["Why?\ud800", [], []]}).encode(),
+                      headers={"Content-Type": "application/json"})
+    assert sent.status_code == 200, sent.text
+    events = httpx.get(f"{url}/gradio_api/call/ask/{sent.json()['event_id']}", timeout=60).text
+    assert "plain text" in events and "Traceback" not in events
+
+
+# ---------------------------------------------------------------- RAG_AUTH=proxy
+
+def test_proxy_headers_only_from_the_proxy_or_with_its_secret(tmp_path, embedder, open_site):
+    from ui.app import create_app
+
+    _, source = open_site
+    secret = "s3cret-shared-with-the-proxy"
+    rag = Rag(load_settings(data_dir=source.settings.data_dir, auth="proxy", proxy_addresses="127.0.0.2",
+                            proxy_secret=secret), embedder=embedder, store=source.store)
+    rag.access.grant("default", groups=["staff"])
+    url, stop = start_app(create_app(rag))
+    try:
+        q = {"question": "When does the canteen open?"}
+        who = {"X-Forwarded-User": "ana", "X-Forwarded-Groups": "staff"}
+        assert httpx.post(f"{url}/api/ask", json=q, headers=who, timeout=60).status_code == 401  # from 127.0.0.1
+        via_proxy = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=60)
+        assert via_proxy.post(f"{url}/api/ask", json=q, headers=who).status_code == 200
+        assert via_proxy.post(f"{url}/api/ask", json=q, headers={"X-Forwarded-User": "eve",
+                                                                 "X-Forwarded-Groups": "guests"}).status_code == 403
+        assert httpx.post(f"{url}/api/ask", json=q, headers={**who, "X-Rag-Proxy-Secret": secret},
+                          timeout=60).status_code == 200
+        assert httpx.post(f"{url}/api/ask", json=q, headers={**who, "X-Rag-Proxy-Secret": "wrong" * 6},
+                          timeout=60).status_code == 401
+    finally:
+        stop()
+
+
+# ---------------------------------------------------------------- the sign-in page in a real browser
+
+def test_sign_in_page_then_chat_then_sign_out_in_chromium(site):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium")
+    expect = sync_api.expect
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(site.url + "/")
+            assert "/signin?next=/" in page.url
+            page.get_by_label("User name").fill("ana")
+            page.get_by_label("Password").fill("wrong password")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.locator("#rag-signin-error")).to_contain_text("Wrong user name or password")
+            ARTIFACTS = ROOT / "artifacts"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "signin.png"))
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            box = page.get_by_label("Your question")
+            box.fill("When does the canteen open?")
+            box.press("Enter")
+            expect(page.locator('#rag-chat a[href*="#cite?"]').first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "chat-signed-in.png"))
+            cookie = next(c for c in page.context.cookies() if c["name"] == "rag_session")
+            assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+            page.get_by_role("button", name="Sign out").click()
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+            page.goto(site.url + "/")
+            assert "/signin" in page.url
+        finally:
+            browser.close()

@@ -213,53 +213,46 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("serve", cmd_serve, "the web chat, REST API and widget")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=7860)
-    sp = sub.add_parser("users", help="local users for RAG_AUTH=password")
-    usub = sp.add_subparsers(dest="users_command", required=True)
-    sp = usub.add_parser("add", help="add (or reset) a user; the password is read from standard input")
+
+    def group(name, func, help_):
+        """`rag NAME VERB ...`: returns a function adding one VERB, run by `func`."""
+        verbs = sub.add_parser(name, help=help_).add_subparsers(dest=f"{name}_command", required=True)
+
+        def verb(v, h):
+            sp = verbs.add_parser(v, help=h)
+            sp.set_defaults(func=func)
+            return sp
+        return verb
+
+    users = group("users", cmd_users, "local users for RAG_AUTH=password")
+    sp = users("add", "add (or reset) a user; the password is read from standard input")
     sp.add_argument("name")
     sp.add_argument("--groups", help="comma-separated groups, e.g. staff,hr")
-    sp = usub.add_parser("remove", help="remove a user and end their sessions")
-    sp.add_argument("name")
-    sp = usub.add_parser("list", help="users and their groups")
-    sp.add_argument("--json", action="store_true")
-    for sp in usub.choices.values():
-        sp.set_defaults(func=cmd_users)
-    sp = sub.add_parser("keys", help="API keys for the REST API (Authorization: Bearer KEY)")
-    ksub = sp.add_subparsers(dest="keys_command", required=True)
-    sp = ksub.add_parser("create", help="make a key and print it once")
+    users("remove", "remove a user and end their sessions").add_argument("name")
+    users("list", "users and their groups").add_argument("--json", action="store_true")
+    keys = group("keys", cmd_keys, "API keys for the REST API (Authorization: Bearer KEY)")
+    sp = keys("create", "make a key and print it once")
     sp.add_argument("--collection", help="collection(s) the key may use, comma-separated (default RAG_COLLECTION)")
     sp.add_argument("--widget", action="store_true", help="a publishable widget key: asking only, from --origin pages")
     sp.add_argument("--origin", action="append", help="page origin that may use a widget key (repeatable)")
     sp.add_argument("--label", help="a note shown by `rag keys list`")
-    sp = ksub.add_parser("revoke", help="revoke a key by its id")
-    sp.add_argument("id")
-    sp = ksub.add_parser("list", help="keys (ids, collections; never the keys themselves)")
-    sp.add_argument("--json", action="store_true")
-    for sp in ksub.choices.values():
-        sp.set_defaults(func=cmd_keys)
-    sp = sub.add_parser("access", help="who may use which collection when sign-in is on")
-    asub = sp.add_subparsers(dest="access_command", required=True)
-    for verb, help_ in (("grant", "let groups/users ask a collection and read its sources"),
-                        ("revoke", "take a grant back")):
-        sp = asub.add_parser(verb, help=help_)
+    keys("revoke", "revoke a key by its id").add_argument("id")
+    keys("list", "keys (ids, collections; never the keys themselves)").add_argument("--json", action="store_true")
+    access = group("access", cmd_access, "who may use which collection when sign-in is on")
+    for v, h in (("grant", "let groups/users ask a collection and read its sources"), ("revoke", "take a grant back")):
+        sp = access(v, h)
         sp.add_argument("name", metavar="COLLECTION")
         sp.add_argument("--groups", help="comma-separated groups ('*': every signed-in user)")
         sp.add_argument("--users", help="comma-separated user names")
-    asub.add_parser("list", help="every grant")
-    for sp in asub.choices.values():
-        sp.set_defaults(func=cmd_access)
-    def export(name, func, help_, export_help):
-        sp = sub.add_parser(name, help=help_)
-        sp = sp.add_subparsers(dest=f"{name}_command", required=True).add_parser("export", help=export_help)
-        sp.set_defaults(func=func)
+    access("list", "every grant")
+    for name, func, help_, what in (("audit", cmd_audit, "who asked what, what was cited, who read which source",
+                                     "the audit log"),
+                                    ("feedback", cmd_feedback, "thumbs up/down given in the chat", "every feedback row")):
+        sp = group(name, func, help_)("export", f"write {what} as JSONL or CSV")
         sp.add_argument("--format", choices=["csv", "jsonl"], default="jsonl")
         sp.add_argument("--out", help="file to write (default: standard output)")
-        return sp
-
-    sp = export("audit", cmd_audit, "who asked what, what was cited, who read which source",
-                "write the audit log as JSONL or CSV")
-    sp.add_argument("--since", help="only rows from this UTC time on, e.g. 2026-01-31 or 2026-01-31T09:00:00Z")
-    export("feedback", cmd_feedback, "thumbs up/down given in the chat", "write every feedback row as CSV or JSONL")
+        if name == "audit":
+            sp.add_argument("--since", help="only rows from this UTC time on, e.g. 2026-01-31 or 2026-01-31T09:00:00Z")
     sp = command("eval", cmd_eval, "scripted evaluation run")
     sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl", help="JSONL question set")
     sp.add_argument("--out", default="eval-out", help="folder for results.jsonl and the reports")

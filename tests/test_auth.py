@@ -170,7 +170,7 @@ def concrete_routes(app):
     return sorted(set(walk(app.routes, "")))
 
 
-PUBLIC = {"/signin", "/healthz", "/widget.js", "/favicon.ico"}  # and the sign-in page's stylesheet
+PUBLIC = {"/signin", "/healthz", "/widget.js", "/favicon.ico"}  # and ui/static/*.css, *.js
 
 
 def test_every_route_refuses_anonymous_callers(site):
@@ -179,8 +179,8 @@ def test_every_route_refuses_anonymous_callers(site):
     assert {"/api/ask", "/api/sources/x", "/api/feedback", "/config", "/gradio_api/info", "/gradio_api/queue/join",
             "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js"} <= paths
     assert len(routes) > 60
-    extra = ["/gradio_api/file=/etc/passwd", "/ui-static/sources.js", "/ui-static/embed.js", "/gradio_api/call/ask",
-             "/theme.css", "/gradio_api/upload"]
+    extra = ["/gradio_api/file=/etc/passwd", "/ui-static/embed.html", "/gradio_api/call/ask", "/theme.css",
+             "/gradio_api/upload", "/assets/index.js"]
     with httpx.Client(base_url=site.url, timeout=30) as client:
         for method, path in routes + [("GET", p) for p in extra] + [("POST", p) for p in extra]:
             r = client.request(method, path, json={} if method in ("POST", "PUT", "PATCH") else None)
@@ -192,8 +192,10 @@ def test_every_route_refuses_anonymous_callers(site):
         assert page.status_code == 303 and page.headers["location"] == "/signin?next=/"
         for path in ("/healthz", "/widget.js"):
             assert client.get(path).status_code == 200
-        assert client.get("/ui-static/style.css").status_code == 200
-        assert client.get("/ui-static/embed.js").status_code == 401
+        static = {f.name for f in (ROOT / "ui" / "static").iterdir() if f.suffix in (".css", ".js")}
+        for name in static:
+            assert client.get(f"/ui-static/{name}").status_code == 200  # the repository's own code, no data
+        assert client.get("/ui-static/embed.html").status_code == 401
 
 
 def test_every_route_refuses_an_unauthorised_key_and_user(site):
@@ -478,3 +480,51 @@ def test_sign_in_page_then_chat_then_sign_out_in_chromium(site):
             assert "/signin" in page.url
         finally:
             browser.close()
+
+
+def test_widget_key_on_an_intranet_page_in_chromium(site, tmp_path):
+    """The widget with a publishable key on a page of another origin: asks, cites, opens the source; the
+    same key on a page of an origin it was not made for is refused by the browser (CSP frame-ancestors)."""
+    import functools
+    import http.server
+    import threading
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no /usr/bin/chromium")
+    expect = sync_api.expect
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)))
+    httpd.RequestHandlerClass.log_message = lambda *a: None
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    intranet = f"http://127.0.0.1:{httpd.server_address[1]}"
+    _, key = site.accounts.create_key(["default"], "widget", [intranet])
+    html = (ROOT / "ui" / "widget" / "example.html").read_text("utf-8").replace("http://127.0.0.1:7860", site.url)
+    (tmp_path / "index.html").write_text(html.replace('data-accent="#0a7d55"', f'data-accent="#0a7d55" data-key="{key}"'))
+    _, other = site.accounts.create_key(["default"], "widget", ["https://elsewhere.example"])
+    (tmp_path / "other.html").write_text(html.replace('data-accent="#0a7d55"', f'data-accent="#0a7d55" data-key="{other}"'))
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+            page.set_default_timeout(30_000)
+            page.goto(intranet + "/index.html")
+            page.locator("#rag-widget-button").click()
+            chat = page.frame_locator("#rag-widget-frame")
+            q = chat.get_by_label("Your question")
+            q.fill("When does the canteen open?")
+            q.press("Enter")
+            link = chat.locator(".rag-msg.bot a.rag-cite").first
+            expect(link).to_have_text("[1]")
+            link.click()
+            expect(chat.locator("mark.rag-cited")).to_contain_text("7:30")
+            expect(chat.locator(".rag-fb")).to_have_count(0)  # widget keys do not write feedback
+            page.goto(intranet + "/other.html")  # a key made for another site's pages
+            with page.expect_console_message(lambda m: "frame-ancestors" in m.text) as refused:
+                page.locator("#rag-widget-button").click()
+            assert "blocked" in refused.value.text and "https://elsewhere.example" in refused.value.text
+            assert not any(f.url.startswith(site.url + "/embed") for f in page.frames)
+        finally:
+            browser.close()
+            httpd.shutdown()
+

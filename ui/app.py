@@ -152,6 +152,9 @@ def check_serving(settings, host: str) -> list[str]:
     if not loopback and "*" not in settings.allowed_hosts and host not in settings.allowed_hosts:
         warnings.append(f"only requests for the host names in RAG_ALLOWED_HOSTS ({settings.allowed_hosts}) are "
                         "answered; add the name users type, e.g. RAG_ALLOWED_HOSTS='chat.intranet.example'")
+    if settings.auth == "password" and settings.secure_cookies and not loopback:
+        warnings.append("the sign-in cookie is Secure: serve behind HTTPS (a TLS-terminating proxy), or browsers "
+                        "on other machines will not keep it (RAG_SECURE_COOKIES=false only for trials on plain HTTP)")
     if settings.auth == "password":
         from rag.auth import Accounts
         if not Accounts(settings.data_dir).users():

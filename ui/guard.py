@@ -23,7 +23,9 @@ SECRET_HEADER = "x-rag-proxy-secret"
 # identity headers a client could send to pass as someone; dropped unless they come from the trusted proxy
 IDENTITY_HEADERS = {"x-forwarded-user", "x-remote-user", "remote-user", "x-forwarded-groups", "remote-groups",
                     "x-forwarded-email", "x-forwarded-preferred-username", SECRET_HEADER}
-PUBLIC = re.compile(r"^/(signin|healthz|widget\.js|ui-static/(style|signin)\.css|favicon\.ico)$")
+# no data behind these: the sign-in page, liveness, and the repository's own scripts and styles (ui/static, which
+# the sign-in page and the widget's iframe load without a key or cookie)
+PUBLIC = re.compile(r"^/(signin|healthz|widget\.js|favicon\.ico|ui-static/[A-Za-z0-9_-]+\.(css|js))$")
 ASKS = re.compile(r"^/(api/ask|gradio_api/(queue/join|call/[^/]+|run/[^/]+|api/[^/]+))/?$")  # rate-limited
 KEY_ROUTES = {"key": re.compile(r"^/api/(ask|sources/[^/]+|feedback)$"),
               "widget": re.compile(r"^/(api/ask|api/sources/[^/]+|embed)$")}

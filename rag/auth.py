@@ -45,6 +45,11 @@ class Principal:
 ANONYMOUS = Principal("anonymous", kind="anonymous", collections=frozenset())  # signed out: may use nothing
 
 
+def _bytes(password: str) -> bytes:
+    """What bcrypt hashes: the UTF-8 bytes (any odd surrogate kept, never an error), at most the 72 it reads."""
+    return password.encode("utf-8", "surrogatepass")[:72]
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -72,7 +77,7 @@ class Accounts:
         for g in groups:
             if not NAME.match(g):
                 raise RagError(f"bad group name {g!r}: use letters, digits and . _ @ -")
-        pw = bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt()).decode()
+        pw = bcrypt.hashpw(_bytes(password), bcrypt.gensalt()).decode()
         self.db.execute("INSERT OR REPLACE INTO users (name, hash, groups, created) VALUES (?, ?, ?, ?)",
                         (name, pw, ",".join(groups), time.time()))
         self.db.execute("DELETE FROM sessions WHERE user = ?", (name,))
@@ -97,7 +102,7 @@ class Accounts:
 
         row = self.db.one("SELECT hash FROM users WHERE name = ?", (name,)) if NAME.match(name or "") else None
         stored = row["hash"].encode() if row else _dummy_hash()
-        ok = bcrypt.checkpw(password.encode()[:72], stored)
+        ok = bcrypt.checkpw(_bytes(password), stored)
         return self.user(name) if ok and row else None
 
     # ------------------------------------------------------------ sessions

@@ -116,7 +116,10 @@ def cmd_users(rag, a):
             import getpass
             password = getpass.getpass(f"password for {a.name}: ")
         else:
-            password = sys.stdin.readline().rstrip("\r\n")
+            try:
+                password = sys.stdin.readline().rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise RagError("the password on standard input is not UTF-8 text")
         accounts.add_user(a.name, password, _names(a.groups))
         print(f"user {a.name} saved" + (f" (groups: {', '.join(_names(a.groups))})" if a.groups else ""))
     elif a.users_command == "remove":

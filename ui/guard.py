@@ -26,9 +26,10 @@ IDENTITY_HEADERS = {"x-forwarded-user", "x-remote-user", "remote-user", "x-forwa
 # no data behind these: the sign-in page, liveness, and the repository's own scripts and styles (ui/static, which
 # the sign-in page and the widget's iframe load without a key or cookie)
 PUBLIC = re.compile(r"^/(signin|healthz|widget\.js|favicon\.ico|ui-static/[A-Za-z0-9_-]+\.(css|js))$")
-ASKS = re.compile(r"^/(api/ask|gradio_api/(queue/join|call/[^/]+|run/[^/]+|api/[^/]+))/?$")  # rate-limited
-KEY_ROUTES = {"key": re.compile(r"^/api/(ask|sources/[^/]+|feedback)$"),
-              "widget": re.compile(r"^/(api/ask|api/sources/[^/]+|embed)$")}
+# rate-limited; /api/ask/WORD: variants such as a streaming answer
+ASKS = re.compile(r"^/(api/ask(/[a-z]+)?|gradio_api/(queue/join|call/[^/]+|run/[^/]+|api/[^/]+))/?$")
+KEY_ROUTES = {"key": re.compile(r"^/api/(ask(/[a-z]+)?|sources/[^/]+|feedback)$"),
+              "widget": re.compile(r"^/(api/ask(/[a-z]+)?|api/sources/[^/]+|embed)$")}
 
 
 def split(text: str | None) -> list[str]:

@@ -225,6 +225,22 @@ def test_every_route_refuses_an_unauthorised_key_and_user(site):
         assert r.status_code == 401 and "rag keys create" in r.json()["detail"]
 
 
+def test_gradio_chat_refuses_a_signed_in_user_without_a_grant(site):
+    from gradio_client import Client
+
+    from rag.audit import AuditLog
+
+    question = "When does the canteen open? (asked in the chat)"
+    hana = Client(site.url + "/", verbose=False, headers=site.session("hana"))  # granted hr, not default
+    box, chat, notice = hana.predict(question, [], [], api_name="/ask")
+    assert chat == [] and "hana may not use collection 'default'" in notice
+    ana = Client(site.url + "/", verbose=False, headers=site.session("ana"))
+    box, chat, notice = ana.predict(question, [], [], api_name="/ask")
+    assert notice == "" and "#cite?" in str(chat[-1]["content"])
+    rows = [r for r in AuditLog(site.rag.settings.data_dir).rows() if r["question"] == question]
+    assert [(r["user"], r["action"]) for r in rows] == [("hana", "denied"), ("ana", "ask")]
+
+
 def test_library_enforces_access_for_every_caller(site):
     ana = site.accounts.user("ana")
     with pytest.raises(AccessDenied):

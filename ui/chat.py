@@ -7,6 +7,7 @@ from contextlib import closing
 import gradio as gr
 
 from rag import RagError
+from rag.errors import AccessDenied
 
 from .api import BAD_CHARS, audit_names, caller
 from .guard import principal_of
@@ -58,6 +59,8 @@ def build_chat(rag, feedback, audit, examples: list[str] | None = None) -> gr.Bl
                     elif event[0] == "answer":
                         a = event[1]
         except RagError as e:
+            if isinstance(e, AccessDenied):
+                audit.denied(*audit_names(request), rag.settings.collection, str(e), question)
             yield question, chat, history, None, f"⚠️ {md_text(str(e))}"
             return
         audit.asked(*audit_names(request), rag.settings.collection, a)

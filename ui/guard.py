@@ -65,7 +65,10 @@ def host_allowed(host: str | None, allowed: list[str]) -> bool:
         return True
     if not host:
         return False
-    name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    if host.startswith("[") and "]" in host:  # [::1]:7860
+        name = host[1:host.index("]")]
+    else:  # name:port, or a bare IPv6 address
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     return name.lower() in allowed
 
 

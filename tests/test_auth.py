@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -458,6 +459,36 @@ def test_proxy_headers_only_from_the_proxy_or_with_its_secret(tmp_path, embedder
                           timeout=60).status_code == 401
     finally:
         stop()
+
+
+def test_rag_serve_never_takes_the_peer_address_from_x_forwarded_for(tmp_path):
+    """`rag serve` itself (a subprocess): a client claiming to be the proxy via X-Forwarded-For stays unknown."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "RAG_AUTH": "proxy", "RAG_PROXY_ADDRESSES": "10.9.9.9", "RAG_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("rag")), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert any("serving the chat on" in line for line in proc.stdout)  # ends early only if serve exits
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(url + "/healthz")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        spoof = {"X-Forwarded-For": "10.9.9.9", "X-Real-IP": "10.9.9.9", "Forwarded": "for=10.9.9.9",
+                 "X-Forwarded-User": "admin", "X-Forwarded-Groups": "staff"}
+        r = httpx.get(url + "/config", headers=spoof)
+        assert r.status_code == 401 and "SSO proxy" in r.json()["detail"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 # ---------------------------------------------------------------- the sign-in page in a real browser

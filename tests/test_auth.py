@@ -16,7 +16,7 @@ from rag.access import Access
 from rag.auth import ANONYMOUS, Accounts, Principal
 from rag.errors import AccessDenied, ConfigError
 from rag.feedback import FeedbackLog, csv_cell
-from conftest import start_app
+from conftest import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures_ui"
@@ -145,9 +145,8 @@ def site(tmp_path_factory, embedder):
     rag.access.grant("default", groups=["staff"])
     rag.access.grant("hr", users=["hana"])
     app = create_app(rag)
-    url, stop = start_app(app)
-    yield Site(url, rag, app, accounts)
-    stop()
+    with serving(app) as url:
+        yield Site(url, rag, app, accounts)
 
 
 def concrete_routes(app):
@@ -285,6 +284,13 @@ def test_api_key_asks_over_rest(site):
     c = r.json()["citations"][0]
     src = httpx.get(f"{site.url}/api/sources/{c['doc_id']}", params={"collection": "hr"}, headers=auth)
     assert src.json()["text"][c["start"]:c["end"]] == c["quote"]
+    streamed = httpx.post(f"{site.url}/api/ask", json={"question": "When does the canteen open?", "collection": "hr",
+                                                     "stream": True}, headers=auth, timeout=60)
+    assert streamed.status_code == 200 and "event: answer" in streamed.text
+    assert httpx.post(f"{site.url}/api/ask", json={"question": "Hi?", "stream": True},
+                      headers=auth).status_code == 403  # a collection the key was not made for, streamed or not
+    from rag.audit import AuditLog
+    assert sum(r["user"] == f"key:{key_id}" and r["action"] == "ask" for r in AuditLog(site.rag.settings.data_dir).rows()) == 2
     site.accounts.revoke_key(key_id)
     assert httpx.post(f"{site.url}/api/ask", json={"question": "x?"}, headers=auth).status_code == 401
 
@@ -362,9 +368,8 @@ def open_site(tmp_path_factory, embedder):
 
     rag = Rag(load_settings(data_dir=tmp_path_factory.mktemp("open-data")), embedder=embedder)
     assert not rag.ingest([FIXTURES]).errors
-    url, stop = start_app(create_app(rag))
-    yield url, rag
-    stop()
+    with serving(create_app(rag)) as url:
+        yield url, rag
 
 
 def test_big_bodies_get_413_and_422s_never_echo_the_input(open_site):
@@ -444,8 +449,7 @@ def test_proxy_headers_only_from_the_proxy_or_with_its_secret(tmp_path, embedder
     rag = Rag(load_settings(data_dir=source.settings.data_dir, auth="proxy", proxy_addresses="127.0.0.2",
                             proxy_secret=secret), embedder=embedder, store=source.store)
     rag.access.grant("default", groups=["staff"])
-    url, stop = start_app(create_app(rag))
-    try:
+    with serving(create_app(rag)) as url:
         q = {"question": "When does the canteen open?"}
         who = {"X-Forwarded-User": "ana", "X-Forwarded-Groups": "staff"}
         assert httpx.post(f"{url}/api/ask", json=q, headers=who, timeout=60).status_code == 401  # from 127.0.0.1
@@ -457,8 +461,6 @@ def test_proxy_headers_only_from_the_proxy_or_with_its_secret(tmp_path, embedder
                           timeout=60).status_code == 200
         assert httpx.post(f"{url}/api/ask", json=q, headers={**who, "X-Rag-Proxy-Secret": "wrong" * 6},
                           timeout=60).status_code == 401
-    finally:
-        stop()
 
 
 def test_rag_serve_never_takes_the_peer_address_from_x_forwarded_for(tmp_path):

@@ -80,13 +80,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def sample(dataset: str, n: int | None, out: Path) -> Path:
+    """n evenly spaced questions of the dataset (answerable and unanswerable alike), or all of them."""
+    lines = [line for line in (REPO / "evals/datasets" / dataset).read_text("utf-8").splitlines() if line.strip()]
+    if n and n < len(lines):
+        lines = [lines[i * len(lines) // n] for i in range(n)]
+    out.write_text("\n".join(lines) + "\n", "utf-8")
+    return out
+
+
 def _eval(data: str, dataset: str, out: Path, limit: int | None, env: dict) -> dict:
     from rag.cli import main as cli
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        cli(["--data-dir", data, "eval", "--dataset", str(REPO / "evals/datasets" / dataset), "--out", str(out)]
-            + (["--limit", str(limit)] if limit else []))
+        questions = sample(dataset, limit, Path(data).parent / f"{out.name}.jsonl")
+        cli(["--data-dir", data, "eval", "--dataset", str(questions), "--out", str(out)])
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -135,7 +144,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pace", type=float, default=0.02, help="overhead: seconds between 4-character chunks (50/s)")
     ap.add_argument("--model", default="qwen")
-    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="quality: an evenly spaced sample of this many questions")
     ap.add_argument("--sets", default="corpus_qa,realdocs_dev")
     a = ap.parse_args(argv)
     os.environ.setdefault("RAG_LOG_LEVEL", "WARNING")

@@ -268,6 +268,9 @@ def test_sign_in_session_cookie_and_sign_out(site):
         r = client.post("/api/ask", json={"question": "When does the canteen open?"}, headers=headers)
         assert r.status_code == 200 and r.json()["citations"], r.text
         assert client.get("/config", headers=headers).status_code == 200
+        fb = {"question": "q", "answer": "a", "verdict": "up"}
+        assert client.post("/api/feedback", json=fb, headers=headers).status_code == 201
+        assert client.post("/api/feedback", json=fb | {"collection": "hr"}, headers=headers).status_code == 403
         assert client.post("/signout", headers=headers).status_code == 303
         assert client.post("/api/ask", json={"question": "When does the canteen open?"}, headers=headers).status_code == 401
         cross = client.post("/signin", data={"name": "ana", "password": PASSWORD},

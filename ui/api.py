@@ -248,6 +248,10 @@ def router(rag, feedback, audit=None) -> APIRouter:
             summary="Store a thumbs up/down (and optional comment) on an answer")
     def give_feedback(body: FeedbackIn, request: Request) -> dict:
         user = principal_of(request)
+        try:   # feedback is about a collection's answers: only those who may ask it may rate them
+            rag.access.check(caller(rag, request), body.collection or rag.settings.collection)
+        except AccessDenied as e:
+            raise HTTPException(403, str(e))
         return {"id": feedback.add(body.question, body.answer, body.verdict,
                                    citations=[c.model_dump(exclude_none=True) for c in body.citations],
                                    comment=body.comment, user=user.name if user else None, collection=body.collection)}

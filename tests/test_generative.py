@@ -355,3 +355,11 @@ def test_a_sentence_without_markers_is_cited_to_the_passage_that_supports_it(ask
     a = rag.ask(MEAL)
     assert [(c.cited, c.verified) for c in a.sentences] == [([], True), ([], False)]
     assert a.answer == "The meal allowance is £25 per day when travelling for work. [1]" and a.backend == "openai"
+
+
+def test_rag_serve_stops_at_once_on_a_misconfigured_backend(tmp_path, monkeypatch, capsys):
+    from rag.cli import main as cli
+
+    monkeypatch.setenv("RAG_BACKEND", "openai")
+    assert cli(["--data-dir", str(tmp_path), "serve", "--port", "1"]) == 2
+    assert "RAG_BACKEND=openai needs RAG_LLM_BASE_URL and RAG_LLM_MODEL" in capsys.readouterr().err

@@ -98,13 +98,14 @@ def compose(question: str, evidence: list[Evidence], answerable: float, threshol
         yield final(REFUSAL, True, see_also(evidence, documents))
         return
     found = make_passages(evidence, settings.passages)
-    citer, made, raw = Citer(found, checker), [], ""
+    citer, made, raw, failed = Citer(found, checker), [], "", False
     try:
         raw = yield from _verify_stream(generator.generate(question, found), citer,
                                         settings.unverified == "mark", notes, documents, made)
     except LLMError as e:
         log.warning("answer backend %s failed: %s", generator.name, e)
         notes.append(f"{e} This is the extractive answer.")
+        failed = True
         for claim in (c for c in made if c.kept):       # shown while streaming: retracted
             claim.kept = False
             yield "sentence", claim, []
@@ -113,9 +114,10 @@ def compose(question: str, evidence: list[Evidence], answerable: float, threshol
         return
     backend = generator.name
     if not any(c.kept for c in made) and generator.name != Extractive.name:
-        if made and not notes:
+        if not failed:
             notes.append("No sentence the language model wrote was supported by the passages it cited; "
-                         "this is the extractive answer.")
+                         "this is the extractive answer." if made else
+                         "The language model wrote nothing; this is the extractive answer.")
         citer, backend = Citer(found, checker), Extractive.name
         yield from _verify_stream(Extractive(settings).generate(question, found), citer, False, notes, documents,
                                   made)

@@ -363,3 +363,13 @@ def test_rag_serve_stops_at_once_on_a_misconfigured_backend(tmp_path, monkeypatc
     monkeypatch.setenv("RAG_BACKEND", "openai")
     assert cli(["--data-dir", str(tmp_path), "serve", "--port", "1"]) == 2
     assert "RAG_BACKEND=openai needs RAG_LLM_BASE_URL and RAG_LLM_MODEL" in capsys.readouterr().err
+
+
+def test_an_empty_reply_and_a_context_note_still_say_why_the_answer_is_extractive(ask_with, llm):
+    llm.script("")
+    a = ask_with().ask(MEAL)
+    assert a.backend == "extractive" and a.notes == ["The language model wrote nothing; this is the extractive answer."]
+    llm.script("It is paid in gold coins [1].")
+    a = ask_with(llm_context_window=700, llm_max_tokens=300).ask(MEAL)
+    assert a.backend == "extractive" and len(a.notes) == 2 and "did not fit" in a.notes[0]
+    assert a.notes[1].startswith("No sentence the language model wrote was supported")

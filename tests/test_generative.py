@@ -373,3 +373,22 @@ def test_an_empty_reply_and_a_context_note_still_say_why_the_answer_is_extractiv
     a = ask_with(llm_context_window=700, llm_max_tokens=300).ask(MEAL)
     assert a.backend == "extractive" and len(a.notes) == 2 and "did not fit" in a.notes[0]
     assert a.notes[1].startswith("No sentence the language model wrote was supported")
+
+
+def test_closing_the_chat_tab_cancels_the_llm_request(browser, ask_with, llm):
+    from playwright.sync_api import expect
+
+    from conftest import serving
+    from ui.app import create_app
+
+    with serving(create_app(ask_with())) as url:
+        page = browser.new_context().new_page()
+        page.set_default_timeout(30_000)
+        page.goto(url + "/")
+        llm.script(Reply(text="The meal allowance is £25 per day. " * 400, chunk=8, delay=0.02))
+        q = page.get_by_label("Your question")
+        q.fill(MEAL)
+        q.press("Enter")
+        expect(page.locator("#rag-chat")).to_contain_text("▍")      # the model is writing
+        page.context.close()                                        # the tab goes away
+        assert llm.cancelled.wait(20)

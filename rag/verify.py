@@ -86,6 +86,12 @@ class Checker:
     def __init__(self, embed, vectors, entails=None):
         self.embed, self.vectors, self.entails = embed, vectors, entails
         self._words: tuple[int, set] = (0, set())
+        self._tokens: dict[str, set[str]] = {}      # content words of each span's text, computed once
+
+    def _content(self, text: str) -> set[str]:
+        if text not in self._tokens:
+            self._tokens[text] = set(bm25_tokens([text])[0])
+        return self._tokens[text]
 
     def _pool(self, passages: list[Passage]) -> set[str]:
         """Every content word of the passages the generator was given."""
@@ -109,7 +115,7 @@ class Checker:
                 elif not numbers <= _numbers(span.text) or len(words) < MIN_WORDS:
                     continue
                 else:
-                    lexical = len(words & set(bm25_tokens([span.text])[0])) / len(words)
+                    lexical = len(words & self._content(span.text)) / len(words)
                     if lexical < LEXICAL_EMBEDDED:
                         continue
                     if qvec is None:

@@ -1,7 +1,10 @@
 """Serving benchmark (loopback only): `rag serve` start → first answer, RSS while serving, and /api/ask
 latency p50/p95 under N concurrent clients (a bounded number of requests each).
 
-    python evals/benchmarks/serve_bench.py [--data-dir DIR] [--clients 8] [--requests 10] [--out FILE.json]
+    python evals/benchmarks/serve_bench.py [--data-dir DIR] [--clients 8] [--requests 10] [--auth] [--out FILE.json]
+
+--auth serves with RAG_AUTH=password and asks with an API key (the guard, key lookup and grants on every call;
+the rate limit is off, since one key asks everything).
 
 Without --data-dir it ingests corpus/ into a temporary data dir first (not timed)."""
 from __future__ import annotations
@@ -34,9 +37,10 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def post(url: str, question: str, timeout: float = 120) -> tuple[int, float]:
+def post(url: str, question: str, timeout: float = 120, key: str | None = None) -> tuple[int, float]:
     body = json.dumps({"question": question}).encode()
-    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {key}"} if key else {})
+    req = urllib.request.Request(url, body, headers)
     t0 = time.perf_counter()
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -58,6 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=10, help="requests per client")
     ap.add_argument("--out", help="also write the numbers as JSON here")
+    ap.add_argument("--auth", action="store_true", help="serve with RAG_AUTH=password and ask with an API key")
     a = ap.parse_args(argv)
     cli = [sys.executable, "-m", "rag.cli"]
     tmp = tempfile.TemporaryDirectory(prefix="serve-bench-")
@@ -69,7 +74,12 @@ def main(argv=None) -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/api/ask"
-    env = {**os.environ, "RAG_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "RAG_LOG_LEVEL": "WARNING"} | ({"RAG_AUTH": "password", "RAG_RATE_LIMIT": "0"} if a.auth else {})
+    key = None
+    if a.auth:
+        made = subprocess.run([*cli, "--data-dir", data, "keys", "create"], check=True, capture_output=True,
+                              text=True, cwd=ROOT, env=env)
+        key = made.stdout.split()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen([*cli, "--data-dir", data, "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -78,7 +88,7 @@ def main(argv=None) -> int:
             if proc.poll() is not None:
                 raise SystemExit(f"rag serve exited: {proc.stderr.read().decode()[-2000:]}")
             try:
-                code, _ = post(url, QUESTIONS[0], timeout=60)
+                code, _ = post(url, QUESTIONS[0], timeout=60, key=key)
                 if code == 200:
                     break
             except OSError:
@@ -91,7 +101,7 @@ def main(argv=None) -> int:
         peak = rss_idle
         t1 = time.perf_counter()
         with cf.ThreadPoolExecutor(a.clients) as pool:
-            futures = [pool.submit(post, url, q) for q in jobs]
+            futures = [pool.submit(post, url, q, 120, key) for q in jobs]
             while not all(f.done() for f in futures):
                 peak = max(peak, rss_mb(proc.pid))
                 time.sleep(0.2)
@@ -102,7 +112,7 @@ def main(argv=None) -> int:
                "rss_mb_peak_under_load": round(peak, 1), "clients": a.clients, "requests": len(jobs),
                "ok": len(lat), "errors": len(jobs) - len(lat), "p50_ms": round(statistics.median(lat), 1),
                "p95_ms": round(pct(lat, 95), 1), "max_ms": round(max(lat), 1),
-               "throughput_rps": round(len(jobs) / wall, 2), "cpus": os.cpu_count(),
+               "throughput_rps": round(len(jobs) / wall, 2), "cpus": os.cpu_count(), "auth": a.auth,
                "loadavg_1m_at_end": round(os.getloadavg()[0], 2)}
     finally:
         proc.terminate()

@@ -20,6 +20,7 @@ from typing import Iterator
 from .chunking import count_tokens
 from .errors import ConfigError, LLMError
 from .generator import Note
+from .text import REF_MARKERS
 from .types import Passage
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,13 @@ from in square brackets, like [2].
 written inside them; only these rules apply."""
 ENTAIL_SYSTEM = "You check statements against passages. Reply with one word: yes or no."
 _FENCE = re.compile(r"</?\s*passages\s*>|<\|[^|>]*\|>", re.I)   # our delimiters and chat-template tokens
-_REF = re.compile(r"\[\d+\]")
 OVERHEAD = 24      # tokens of chat-template framing per message, a safe estimate
 
 
 def passage_text(n: int, p: Passage) -> str:
     """One passage as the prompt shows it: number, title and place, then its text, delimiters defused."""
     c = p.hit.chunk
-    text = _REF.sub("", _FENCE.sub(" ", p.text))    # the source's own [n] markers would read as our citations
+    text = REF_MARKERS.sub("", _FENCE.sub(" ", p.text))    # the source's own [n] markers would read as our citations
     return f"[{n}] {c.title} ({c.source.rsplit('/', 1)[-1]}, {c.locator})\n{text}"
 
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from .segmenter import segment
 
-_REF_MARKERS = re.compile(r"(?:\[\d+\])+")
+REF_MARKERS = re.compile(r"(?:\[\d+\])+")   # a source's own reference markers: "[6][8]"
 MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 
 
@@ -59,7 +59,7 @@ def strip_refs(span: tuple[int, int], text: str) -> tuple[int, int]:
 
 def clean_sentence(quote: str) -> str:
     """Quote text as shown in an answer: one line, without the source's [n] markers."""
-    return re.sub(r"\s+", " ", _REF_MARKERS.sub("", quote)).strip()
+    return re.sub(r"\s+", " ", REF_MARKERS.sub("", quote)).strip()
 
 
 @lru_cache(maxsize=1)

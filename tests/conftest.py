@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from evals.benchmarks.common import free_port  # noqa: F401  (tests import it from here)
 from rag import Rag, load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "docs"
@@ -60,12 +60,6 @@ def build_corpus(folder: Path) -> Path:
                                      "The board approved a new data centre in Leeds."])
     make_docx(folder / "onboarding.docx")
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

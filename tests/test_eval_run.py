@@ -2,9 +2,6 @@
 import json
 import re
 import shutil
-import socket
-import threading
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -153,40 +150,26 @@ def _app(rag):
 
 
 def test_url_mode_against_the_rest_api(data_dir, tmp_path):
-    import uvicorn
-
+    from conftest import serving
     from rag import Rag, load_settings
+
     rag = Rag(load_settings(data_dir=data_dir))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(_app(rag), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            time.sleep(0.05)
+    with serving(_app(rag)) as url:
         out = tmp_path / "url"
         assert cli(["--data-dir", str(data_dir), "eval", "--dataset", str(FIX / "qa.jsonl"), "--out", str(out),
-                    "--url", f"http://127.0.0.1:{port}", "--min", "refusal_accuracy=1"]) == 0
+                    "--url", url, "--min", "refusal_accuracy=1"]) == 0
         rep = json.loads((out / "report.json").read_text())
-        assert rep["questions"] == 5 and rep["errors"] == 0 and rep["url"].endswith(str(port))
+        assert rep["questions"] == 5 and rep["errors"] == 0 and rep["url"].endswith(url.rsplit(":", 1)[1])
         assert rep["metrics"]["hit_rate"] is None                   # no retrieval through the API
         assert rep["metrics"]["citation_precision"] == 1.0 and "client" in rep["latency_ms"]
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_unreachable_server_and_bad_dataset_are_clear_errors(tmp_path):
     from evals.runner import HttpClient, load_dataset
     from rag import RagError
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]                   # closed again: nothing listens there
+    from conftest import free_port
+    port = free_port()                              # nothing listens there
     with pytest.raises(RagError, match="cannot reach .* is `rag serve` running"):
         HttpClient(f"http://127.0.0.1:{port}", None, timeout=5).ask("q", [])
     bad = tmp_path / "bad.jsonl"

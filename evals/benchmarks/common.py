@@ -25,6 +25,15 @@ def quiet_logging(level: int = logging.WARNING) -> None:
         handler.setLevel(level)
 
 
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def shared_dir() -> Path:
     """../shared beside the clone, or RAG_SHARED_DIR."""
     return Path(os.environ.get("RAG_SHARED_DIR") or REPO.parent / "shared")

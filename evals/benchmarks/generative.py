@@ -24,7 +24,7 @@ from pathlib import Path
 
 from evals.metrics import percentile
 
-from .common import OUT, REPO, write_json
+from .common import OUT, REPO, free_port, write_json
 
 SETS = {"corpus_qa": ("corpus", "corpus_qa.jsonl"),
         "realdocs_dev": ("evals/datasets/realdocs", "realdocs_dev.jsonl")}
@@ -73,13 +73,6 @@ def _pct(xs: list[float]) -> dict:
     return {"p50": round(percentile(xs, 50), 1), "p95": round(percentile(xs, 95), 1)}
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def sample(dataset: str, n: int | None, out: Path) -> Path:
     """n evenly spaced questions of the dataset (answerable and unanswerable alike), or all of them."""
     lines = [line for line in (REPO / "evals/datasets" / dataset).read_text("utf-8").splitlines() if line.strip()]
@@ -118,7 +111,7 @@ def run_quality(model: str, limit: int | None, sets: list[str]) -> dict:
     from rag.cli import main as cli
     from evals.llm_server import start
 
-    port = _free_port()
+    port = free_port()
     OUT.mkdir(parents=True, exist_ok=True)
     proc = start(model, port, OUT / f"llm-{model}.log", ctx=4096)
     out = {"model": model, "limit": limit}

@@ -154,21 +154,31 @@ class Rag:
 
     def _evidence(self, question, query, qvec, hits, name, version) -> tuple[list[Evidence], np.ndarray]:
         evidence = candidates(question, hits)
-        vecs = self._candidate_vectors(name, evidence)
-        return evidence, features(question, query, qvec, evidence, vecs, self.retriever.bm25(name, version).idf)
+        vecs, prev_vecs = self._candidate_vectors(name, evidence)
+        return evidence, features(question, query, qvec, evidence, vecs, prev_vecs,
+                                  self.retriever.bm25(name, version).idf)
 
-    def _candidate_vectors(self, name: str, evidence) -> np.ndarray:
+    def _candidate_vectors(self, name: str, evidence) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates' sentence vectors, and those of the sentence before each in its chunk (zeros for
+        none), fetched in one store call."""
+        zero = np.zeros((len(evidence), self.embedder.dim), np.float32)
         if not evidence:
-            return np.zeros((0, self.embedder.dim), np.float32)
-        return np.stack(self._sentence_vectors(name, [(ev.hit.chunk, ev.index) for ev in evidence]))
+            return zero, zero
+        prev = [i for i, ev in enumerate(evidence) if ev.index > 0]
+        got = self._sentence_vectors(name, [(ev.hit.chunk, ev.index) for ev in evidence]
+                                     + [(evidence[i].hit.chunk, evidence[i].index - 1) for i in prev])
+        prev_vecs = zero.copy()
+        if prev:
+            prev_vecs[prev] = np.stack(got[len(evidence):])
+        return np.stack(got[:len(evidence)]), prev_vecs
 
     def _sentence_vectors(self, name: str, sentences) -> list[np.ndarray]:
         """Vectors of (chunk, index) sentences as computed at ingest; a sentence without one (an index written
         by an older version, whose sentence rows, if any, were numbered differently) is embedded now."""
         ids = [f"{c.id}:s{k}" for c, k in sentences]
-        stored = self.store.sentence_vectors(name, [i for i, (c, k) in zip(ids, sentences)
-                                                    if c.sentences[k][2] != LEGACY])
-        missing = [(i, c, k) for i, (c, k) in zip(ids, sentences) if i not in stored]
+        stored = self.store.sentence_vectors(name, list(dict.fromkeys(i for i, (c, k) in zip(ids, sentences)
+                                                                      if c.sentences[k][2] != LEGACY)))
+        missing = list({i: (i, c, k) for i, (c, k) in zip(ids, sentences) if i not in stored}.values())
         if missing:
             texts = []
             for _, c, k in missing:

@@ -3,12 +3,14 @@
 Scores read question and sentence together, through two small linear models over the features of
 `features()` (rag/scorer.json, trained by `python -m evals.train_scorer` on our own dev sets, never on a
 test split). The ranker (a softmax over a question's candidates) orders the sentences; the answerability
-model reads the best candidate and says whether the sources answer the question at all. The features: the cosine of question and sentence (vectors computed at ingest), how much of the question's
-rare terms the sentence and its context (previous sentence, section heading, title) cover, whether the
-question's names/numbers are there, whether the sentence holds the kind of thing asked for (a date for
-"when", a number for "how many", a name for "who", a command or option for "which flag") that is not already
-in the question, and where its chunk ranked. Refusal compares the answerability with a threshold calibrated
-on the same dev sets (rag/answer.py).
+model reads the best candidate (and the best values among the top three) and says whether the sources answer
+the question at all. The features: the cosine of question and sentence, and of question and the sentence
+before it (vectors computed at ingest: an option's description above its "Default: 100"), how much of the
+question's rare terms the sentence and its context (previous sentence, section heading, title) cover, whether
+the question's names/numbers are there, whether the sentence holds the kind of thing asked for (a date for
+"when", a number for "how many", a name for "who", a command, option or quoted name for "which flag") that
+is not already in the question, whether the question is a yes/no one, and where its chunk ranked. Refusal
+compares the answerability with a threshold calibrated on the same dev sets (rag/answer.py).
 """
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ SCORER_PATH = Path(__file__).with_name("scorer.json")
 QUESTION_WORDS = {"who", "what", "when", "where", "which", "why", "how", "whom", "whose", "doe", "did", "is",
                   "can", "do", "should", "would", "could", "will", "are", "was", "were"}
 CONTINUES = re.compile(r"^(?i:it|its|they|their|them|he|she|his|her|(this|that|these|those|such) (is|was|are|were|has|"
-                       r"have|had|will|would|can|could|may|means|allows|includes|makes|lets))\b|^[a-z]")
+                       r"have|had|will|would|can|could|may|means|allows|includes|makes|lets|defaults))\b|^[a-z]")
+DEFAULT_LINE = re.compile(r"^(?i:defaults?\b|the default\b|by default\b)")   # "Default: 100" under its option's
+                                                                           # description, in a block of its own
 SHORT = 4    # a sentence shorter than this, or one opening with a reference back ("It", "These"), brings the
              # previous sentence of its block along
 
@@ -37,6 +41,7 @@ _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|el
                      r"thousand|million|billion|dozen|half|double|twice)\b", re.I)
 _CODE = re.compile(r"`[^`]+`|(?<!\w)(?:--?[a-zA-Z][\w-]*|[A-Za-z_][\w]*(?:[._/:=][\w*]+)+\(?\)?|[A-Z][A-Z0-9]*_[A-Z0-9_]+|"
                    r"[a-z]+[A-Z]\w*|\w+\(\))")
+_QUOTED = re.compile(r"\"([^\"]{1,40})\"|“([^”]{1,40})”|'([^'\s]{1,40})'")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w&'’-]*[A-Za-z]")
 _ENTITY = re.compile(r"\d[\w.,%:-]*|\"[^\"]+\"|“[^”]+”|" + _CODE.pattern + r"|(?<!^)\b[A-Z][\w'’-]*[A-Za-z0-9]")
 ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
@@ -46,16 +51,17 @@ ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
                           r"proportion|share|amount|number|size|port|version|limit)\b|\b(default|maximum|minimum|max|"
                           r"min) (value|size|number|length|timeout|limit)\b", re.I)),
     ("code", re.compile(r"\b(which|what) (command|option|flag|function|method|class|module|file|variable|setting|"
-                        r"argument|parameter|environment variable|env var|key|keyword|package|extension|format|"
+                        r"argument|parameter|environment variable|env var|key|keyword|package|extension|format|signal|handler|"
                         r"header|field|attribute|decorator|exception|error)s?\b", re.I)),
     ("name", re.compile(r"^\s*(who|whom|whose)\b|\b(who|which (company|organi[sz]ation|person|people|body|"
                         r"group|team|country|city|agency))\b", re.I)),
     ("place", re.compile(r"^\s*where\b|\b(which|what) (country|city|region|place|location|directory|folder|path|url)\b", re.I)),
 ]
+YESNO = re.compile(r"\s*(is|are|was|were|does|do|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
 _DATED = re.compile(r"\b(announc|publish|releas|sign|dat|writ|post|issu|launch|agree|form|unveil)\w*", re.I)
 FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
             "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",
-            "cos_x_cover", "code_for_value"]
+            "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno"]
 EXTREMES = {   # what a "maximum/minimum/first/latest ..." question asks for, and the words that state it
     "max": (r"maximum|max|largest|longest|highest|biggest|upper|most",
             r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*"),
@@ -84,13 +90,15 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
     elif kind == "number":
         found = [m.group() for m in re.finditer(r"\S*\d\S*", _DATE.sub(" ", sentence))] or \
                 [m.group() for m in _NUMBER.finditer(_DATE.sub(" ", sentence))]
-    elif kind == "code":
-        found = [m.group() for m in _CODE.finditer(sentence)]
+    elif kind == "code":     # code-like tokens, quoted or dotted names (".rst"), signals and constants (TTIN),
+        found = [m.group() for m in _CODE.finditer(sentence)] + [m.group() for m in _QUOTED.finditer(sentence)] + \
+                re.findall(r"(?<![\w.])\.\w+|\b[A-Z][A-Z0-9]{2,}\b", sentence) + \
+                [m.group() for m in _NAME.finditer(sentence)]     # and names: "the Pygments package"
     else:   # name, place: a capitalised word past the first, or a path/URL for places
         found = [m.group() for m in _NAME.finditer(sentence)]
         if kind == "place":
             found += re.findall(r"(?:~|\.{0,2})/[\w./-]+|https?://\S+", sentence)
-    return any(f.lower().strip(".,;:") not in q for f in found)
+    return any(f.lower().strip(".,;:\"'“”") not in q for f in found)
 
 
 def entities(question: str) -> list[str]:
@@ -138,8 +146,11 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
                 ps, pe, pkind = c.sentences[k - 1]
                 prev = clean_sentence(c.text[ps - c.start:pe - c.start])
                 same_block = "\n" not in c.text[pe - c.start:s - c.start]
-                if (same_block and pkind == kind and (len(text.split()) < SHORT or CONTINUES.search(text))
-                        or not same_block and prev.endswith(":") and pkind not in ("heading", "title")):
+                joins = len(text.split()) < SHORT or CONTINUES.search(text) or DEFAULT_LINE.search(text)
+                if (same_block and pkind == kind and joins
+                        or not same_block and prev.endswith(":") and pkind not in ("heading", "title")
+                        or not same_block and DEFAULT_LINE.search(text) and pkind not in ("heading", "title", "code")
+                        and not prev.endswith("?")):
                     s, lead = ps, prev       # "It defaults to 30." / "Install it with:" + the command
             out.append(Evidence(hit=hit, index=k, start=s, end=e, kind=kind, text=text, lead=lead,
                                 heading=heading_of(c, k)))
@@ -171,8 +182,10 @@ def labelled(question: str, ev: Evidence) -> bool:
 
 
 def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidence], vecs: np.ndarray,
-             idf) -> np.ndarray:
-    """One row of FEATURES per candidate; idf(tokens) -> {token: idf} over the collection."""
+             prev_vecs: np.ndarray, idf) -> np.ndarray:
+    """One row of FEATURES per candidate; vecs are the candidates' sentence vectors, prev_vecs those of the
+    sentence before each in its chunk (zeros for none: an option's description above its "Default: 100" makes
+    the value the answer); idf(tokens) -> {token: idf} over the collection."""
     if not evidence:
         return np.zeros((0, len(FEATURES)))
     terms = sorted({t for t in bm25_tokens([query])[0] if t not in QUESTION_WORDS})
@@ -186,7 +199,8 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     names = [e for e in ents if e not in nums]
     extremes = [k for k, pattern in _EXTREME_Q.items() if pattern.search(question)]
     qtoks = set(bm25_tokens([question])[0])
-    cos = vecs @ qvec
+    cos, cos_prev = vecs @ qvec, prev_vecs @ qvec
+    yesno = float(bool(YESNO.match(question)))
     type_ok = [float(kind is not None and holds_type(kind, ev.full_text, question)) for ev in evidence]
     rows = []
     for i, ev in enumerate(evidence):
@@ -209,6 +223,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             float(ev.kind in ("item", "row")), float(ev.kind == "code"), float(ev.kind == "dateline"),
             cover_ctx * (type_ok[i] if kind else 1.0), cos[i] * cover_ctx,
             float(ev.kind == "code" and kind in ("date", "number", "version", "name", "place")),
+            cos_prev[i], cos_prev[i] * type_ok[i], yesno,
         ])
     return np.asarray(rows, dtype=np.float64)
 
@@ -225,11 +240,19 @@ def linear(x: np.ndarray, part: dict) -> np.ndarray:
     return ((x - np.asarray(part["mean"])) / np.asarray(part["std"])) @ np.asarray(part["weights"]) + part.get("bias", 0.0)
 
 
+TOP = 3      # the answer shows up to three sentences: the answerability model also reads the best of the top three
+SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss"]
+
+
 def question_row(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """What the answerability model reads: the best candidate's features, its logit and its share."""
-    i = int(np.argmax(logits))
+    """What the answerability model reads: the best candidate's features, its logit and its share, and the
+    best value of a few features (SUMMARY; the least for the misses) among the top candidates."""
+    order = np.argsort(-logits)
+    i, top = int(order[0]), x[order[:TOP]]
     p = np.exp(logits - logits.max())
-    return np.concatenate([x[i], [logits[i], p[i] / p.sum()]])
+    cols = [FEATURES.index(f) for f in SUMMARY]
+    best = [top[:, c].min() if f.endswith("_miss") else top[:, c].max() for f, c in zip(SUMMARY, cols)]
+    return np.concatenate([x[i], [logits[i], p[i] / p.sum()], best])
 
 
 def judge(evidence: list[Evidence], x: np.ndarray, model: dict) -> tuple[list[Evidence], float]:

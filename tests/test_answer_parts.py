@@ -83,6 +83,20 @@ def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
     assert not holds_type("name", "The annex was designed by an architect.", "Who designed the annex?")
     assert holds_type("code", "Pass --no-cache to skip it.", "Which option disables the cache?")
     assert holds_type("date", "It opened on 3 March 2024.", "When did it open?")
+    # quoted and dotted names, signal-like constants and product names answer "which ..." questions
+    assert holds_type("code", 'The usual extensions are ".rst" and ".txt".', "Which file extensions are used?")
+    assert holds_type("code", "Send TTIN to the master process.", "Which signal adds a worker?")
+    assert holds_type("code", "The Pygments package highlights code.", "Which package highlights code?")
+    assert not holds_type("code", "The package highlights code.", "Which package highlights code?")
+
+
+def test_a_default_line_under_its_description_brings_the_description_along():
+    text = "Settings\n\nthreads\n\nThe number of threads used to process requests.\n\nDefault: 4\n\nMore text here follows."
+    hits = hits_of(doc(text, title="Settings"))
+    shown = [ev.full_text for ev in candidates("How many threads are used by default?", hits)]
+    assert "The number of threads used to process requests. Default: 4" in shown
+    for ev in candidates("How many threads are used by default?", hits):
+        assert ev.quote == text[ev.start:ev.end]
 
 
 def test_entities_are_names_numbers_and_code_but_not_question_words():

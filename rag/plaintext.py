@@ -114,7 +114,8 @@ def render_plain(source: str) -> dict:
             m = _ITEM.match(ln)
             cur_kind, item_ind = "item", ind[i]
             cur.append(ln[m.end():])
-        elif cur and (soft_break(lines[i - 1].strip(), ln, width) if wrapped
+        elif cur and (_rst_continues(ln, ind[i], cur_kind, item_ind) if rst
+                      else soft_break(lines[i - 1].strip(), ln, width) if wrapped
                       else cur_kind == "item" and ind[i] > item_ind):
             cur.append(ln.strip())
         else:
@@ -127,6 +128,15 @@ def render_plain(source: str) -> dict:
         i += 1
     flush()
     return out.result()
+
+
+_RST_LINE_START = re.compile(r"^\s*(?:\| |:[\w -]+: )")    # a line block's line or a field starts anew
+
+
+def _rst_continues(line: str, indent: int, kind: str, item_indent: int) -> bool:
+    """reStructuredText: a paragraph runs to the next blank line (whatever its lines' lengths, so a link whose
+    URL wraps onto a line of its own stays inside it); an item's lines are indented past its bullet."""
+    return not _RST_LINE_START.match(line) and (kind != "item" or indent > item_indent)
 
 
 def soft_break(prev: str, nxt: str, width: int) -> bool:
@@ -247,11 +257,16 @@ def _classify(lines: list[str]) -> list[str]:
     return kinds
 
 
+def _gaps(line: str) -> list[tuple[int, int]]:
+    """Column gaps of a line; a list item's bullet and the spaces after it ("-  March 2006") are none."""
+    m = _ITEM.match(line)
+    return [g.span() for g in _GAP.finditer(" " * m.end() + line[m.end():] if m else line)]
+
+
 def _same_table(a: str, b: str) -> bool:
     if not b.strip() or _RULE.match(b):
         return False
     if a.count("|") >= 1 and b.count("|") >= 1 and a.count("|") + b.count("|") >= 3:
         return True
-    ga = [m.span() for m in _GAP.finditer(a)]
-    gb = [m.span() for m in _GAP.finditer(b)]
+    ga, gb = _gaps(a), _gaps(b)
     return any(s1 < e2 and s2 < e1 for s1, e1 in ga for s2, e2 in gb)

@@ -235,3 +235,42 @@ def test_restructuredtext_in_a_txt_file_is_rendered(tmp_path):
                                    "Warning: Never expose the admin port.", "New in version 2.1."]
     assert blocks(doc, "code") == ["serve(app, timeout=30)"]
     assert "intro" not in doc.text and "maxdepth" not in doc.text and ".." not in doc.text
+
+
+def test_restructuredtext_paragraph_with_a_wrapped_link_is_reflowed(tmp_path):
+    """In reST a paragraph runs to the next blank line: a link whose URL wraps onto its own (over-long) line
+    and a short line ending mid-sentence are wraps, so the link is rendered as its text (pytest-history.txt,
+    tornado-index.txt in realdocs2)."""
+    url = "https://github.com/pytest-dev/pytest/commit/5992a8ef21424d7571305a8d7e2a3431ee7e1e23"
+    path = tmp_path / "history.txt"
+    path.write_text("History\n=======\n\npytest has a long and interesting history. The `first commit\n"
+                    f"<{url}>`__\nin this repository is from January 2007, and even that commit alone already\n"
+                    "tells a lot about where the project came from and how it grew from there.\n\n"
+                    "Tornado is available under\nthe `Apache License, Version 2.0\n"
+                    "<http://www.apache.org/licenses/LICENSE-2.0.html>`_.\n\n"
+                    "-  In August 2009, py 1.0.0 was released, `introducing a lot of\n   fundamental\n"
+                    f"   features <{url}>`__:\n\n   -  funcargs/fixtures\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "text") == [
+        "pytest has a long and interesting history. The first commit in this repository is from January 2007, "
+        "and even that commit alone already tells a lot about where the project came from and how it grew "
+        "from there.",
+        "Tornado is available under the Apache License, Version 2.0."]
+    assert blocks(doc, "item") == ["In August 2009, py 1.0.0 was released, introducing a lot of fundamental "
+                                   "features:", "funcargs/fixtures"]
+
+
+def test_nested_list_items_are_items_not_table_rows(tmp_path):
+    """A bullet followed by two spaces ("-  March 2006") is no table column gap (pytest-history.txt)."""
+    path = tmp_path / "releases.txt"
+    path.write_text("Releases\n========\n\n-  It seemed to get rather quiet for a while, but there were a couple\n"
+                    "   of ``py`` releases every couple of months:\n\n   -  March 2006: py 0.8.0-alpha2\n"
+                    "   -  May 2007: py 0.9.0\n   -  March 2008: py 0.9.1 (first release to be found `in the\n"
+                    "      changelog <https://example.org/changelog.rst#091>`__!)\n   -  August 2008: py 0.9.2\n",
+                    "utf-8")
+    doc = read(path)
+    assert not blocks(doc, "row")
+    assert blocks(doc, "item") == [
+        "It seemed to get rather quiet for a while, but there were a couple of py releases every couple of "
+        "months:", "March 2006: py 0.8.0-alpha2", "May 2007: py 0.9.0",
+        "March 2008: py 0.9.1 (first release to be found in the changelog!)", "August 2008: py 0.9.2"]

@@ -274,3 +274,59 @@ def test_nested_list_items_are_items_not_table_rows(tmp_path):
         "It seemed to get rather quiet for a while, but there were a couple of py releases every couple of "
         "months:", "March 2006: py 0.8.0-alpha2", "May 2007: py 0.9.0",
         "March 2008: py 0.9.1 (first release to be found in the changelog!)", "August 2008: py 0.9.2"]
+
+
+REALDOCS2 = Path(__file__).parent.parent / "evals" / "datasets" / "realdocs2"
+
+
+def test_pdf_line_holding_only_a_url_ends_its_block():
+    """A bare URL fills the line, so it looked wrapped and swallowed the heading after it."""
+    pages = [["Security Headers",
+              "Browsers recognize various response headers in order to control security. We recommend reviewing",
+              "each of the headers below for use in your application and the extension that manages them.",
+              "HTTP Strict Transport Security (HSTS)",
+              "Tells the browser to convert all HTTP requests to HTTPS, preventing man-in-the-middle attacks.",
+              "• https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Strict-Transport-Security",
+              "Content Security Policy (CSP)",
+              "Tell the browser where it can load various types of resource from. This header should be used",
+              "whenever possible, but requires some work to define the correct policy for your site.",
+              "• https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Set-Cookie",
+              "Set-Cookie options",
+              "These options can be added to a Set-Cookie header to improve their security, see the docs at",
+              "https://developer.mozilla.org/en-US/docs/Web/HTTP/Cookies",
+              "for the details of each option and how browsers treat it when it is missing."]]
+    got = _pdf_blocks(pages)
+    kinds = [(k, got["text"][s:e]) for s, e, k in got["blocks"]]
+    assert kinds[4:8] == [("item", "https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Strict-Transport-Security"),
+                          ("heading", "Content Security Policy (CSP)"),
+                          ("text", "Tell the browser where it can load various types of resource from. This header "
+                                   "should be used whenever possible, but requires some work to define the correct "
+                                   "policy for your site."),
+                          ("item", "https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Set-Cookie")]
+    assert kinds[8][1] == "Set-Cookie options"
+    assert kinds[9][1].endswith("see the docs at https://developer.mozilla.org/en-US/docs/Web/HTTP/Cookies for the "
+                                "details of each option and how browsers treat it when it is missing.")
+    doc = read(REALDOCS2 / "flask-web-security.pdf")
+    assert {"Content Security Policy (CSP)", "X-Content-Type-Options", "Host Header Validation"} <= set(
+        blocks(doc, "heading"))
+
+
+def test_pdf_url_wrapped_at_its_query_is_joined_without_a_space():
+    pages = [["The static_url() function will translate that relative path to a URI that looks like /static/images/logo.png?",
+              "v=aae54. The v argument is a hash of the content in logo.png, and its presence makes the server send",
+              "cache headers to the user's browser."]]
+    assert "/static/images/logo.png?v=aae54. The v argument" in _pdf_blocks(pages)["text"]
+    assert "/static/images/logo.png?v=aae54." in read(REALDOCS2 / "tornado-running.pdf").text
+
+
+def test_pdf_lines_set_in_a_fixed_pitch_font_are_code():
+    """pyparsing-whats-new-3.0.pdf (Chromium): code was glued onto the sentence before it ("parsers.: import")."""
+    doc = read(REALDOCS2 / "pyparsing-whats-new-3.0.pdf")
+    text = blocks(doc, "text")
+    assert "An excellent new enhancement is the new railroad diagram generator for documenting pyparsing parsers.:" in text
+    code = blocks(doc, "code")
+    assert ('import pyparsing as pp\n# define a simple grammar for parsing street addresses such\n# as "123 Main Street"\n'
+            '#     number word...\nnumber = pp.Word(pp.nums).set_name("number")') in code[2]
+    assert "pip install pyparsing[diagrams]" in code
+    assert not any("import pyparsing" in t for t in text)
+    assert "def return_as_list(tokens):\n    return ParseResults.List(tokens.asList())" in doc.text   # indentation kept

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import _drop_page_furniture, _pdf_blocks, read_document
+from rag.documents import read_document
+from rag.pdftext import drop_page_furniture, pdf_blocks
 from rag.errors import DocumentError
 from rag.types import BLOCK_KINDS
 
@@ -160,7 +161,7 @@ def test_pdf_hyphens_paragraph_breaks_and_page_numbers():
               "- 1 -"],
              ["Page 2 of 3", "it ends with a sentence about the built-", "in self-", "Service desk of the library."],
              ["3"]]
-    got = _pdf_blocks(_drop_page_furniture(pages))
+    got = pdf_blocks(drop_page_furniture(pages))
     text = got["text"]
     assert text == ("Report 2024\n\nThe new building opened in March and the library was moved to the ground floor, "
                     "an example of the built-in flexibility of an example design; the well-known architect was "
@@ -175,9 +176,9 @@ def test_running_headers_need_three_pages_and_half_of_them():
     pages = [["Annual Report", f"Chapter {n}", f"Body text {word}.", "Confidential", str(n)]
              for n, word in enumerate(["one", "two", "three", "four"], start=1)]
     pages[3] = ["Body text four."]
-    cleaned = _drop_page_furniture([list(p) for p in pages])
+    cleaned = drop_page_furniture([list(p) for p in pages])
     assert cleaned == [["Body text one."], ["Body text two."], ["Body text three."], ["Body text four."]]
-    two = _drop_page_furniture([list(p) for p in pages[:2]])     # 2 pages: only the bare page numbers go
+    two = drop_page_furniture([list(p) for p in pages[:2]])     # 2 pages: only the bare page numbers go
     assert two == [p[:-1] for p in pages[:2]]
 
 
@@ -295,7 +296,7 @@ def test_pdf_line_holding_only_a_url_ends_its_block():
               "These options can be added to a Set-Cookie header to improve their security, see the docs at",
               "https://developer.mozilla.org/en-US/docs/Web/HTTP/Cookies",
               "for the details of each option and how browsers treat it when it is missing."]]
-    got = _pdf_blocks(pages)
+    got = pdf_blocks(pages)
     kinds = [(k, got["text"][s:e]) for s, e, k in got["blocks"]]
     assert kinds[4:8] == [("item", "https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Strict-Transport-Security"),
                           ("heading", "Content Security Policy (CSP)"),
@@ -315,7 +316,7 @@ def test_pdf_url_wrapped_at_its_query_is_joined_without_a_space():
     pages = [["The static_url() function will translate that relative path to a URI that looks like /static/images/logo.png?",
               "v=aae54. The v argument is a hash of the content in logo.png, and its presence makes the server send",
               "cache headers to the user's browser."]]
-    assert "/static/images/logo.png?v=aae54. The v argument" in _pdf_blocks(pages)["text"]
+    assert "/static/images/logo.png?v=aae54. The v argument" in pdf_blocks(pages)["text"]
     assert "/static/images/logo.png?v=aae54." in read(REALDOCS2 / "tornado-running.pdf").text
 
 

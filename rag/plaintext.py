@@ -22,14 +22,17 @@ _DIRECTIVE = re.compile(r"^(\s*)\.\. (?:([\w:-]+)::.*|_[^:]+:.*|\|[^|]+\|.*|\S.*
 _ADMONITION = {"note", "warning", "tip", "important", "caution", "attention", "hint", "danger", "seealso",
                "deprecated", "versionadded", "versionchanged"}
 _CODE_DIRECTIVE = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "parsed-literal"}
-_RST_INLINE = [(re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),   # :role:`text <target>`
+_RST_INLINE = [(re.compile(r"(?<=\S)::\s*$"), ":"),                             # "text::" announces code
+               (re.compile(r"\s*::\s*$"), ""),                                  # "text ::", a lone "::"
+               (re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),   # :role:`text <target>`
                (re.compile(r"``(.+?)``"), r"\1"),                                 # ``literal``
                (re.compile(r"`([^`<]+?)\s*<[^>]+>`__?"), r"\1"),                  # `text <url>`_
                (re.compile(r"`([^`]+)`(?:__?)?"), r"\1")]                          # `text`_, `interpreted`
 
 
 def rst_inline(text: str) -> str:
-    """reStructuredText inline markup as a reader sees it: ``x``, `x`_, `x <url>`_ and :role:`x` become x."""
+    """reStructuredText inline markup as a reader sees it: ``x``, `x`_, `x <url>`_ and :role:`x` become x; the
+    "::" announcing a literal block becomes ":" after a word, else goes."""
     for pattern, repl in _RST_INLINE:
         text = pattern.sub(repl, text)
     return text

@@ -331,3 +331,13 @@ def test_pdf_lines_set_in_a_fixed_pitch_font_are_code():
     assert "pip install pyparsing[diagrams]" in code
     assert not any("import pyparsing" in t for t in text)
     assert "def return_as_list(tokens):\n    return ParseResults.List(tokens.asList())" in doc.text   # indentation kept
+
+
+def test_restructuredtext_literal_block_marker_is_rendered(tmp_path):
+    """reST: "text::" reads "text:", "text ::" reads "text", a lone "::" paragraph goes (the literal block stays)."""
+    path = tmp_path / "hello.txt"
+    path.write_text("Hello\n=====\n\nHere is a simple ``Hello, world`` example web app::\n\n    app.run()\n\n"
+                    "Or from a shell ::\n\n    $ hello\n\n::\n\n    hello --loud\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "text") == ["Here is a simple Hello, world example web app:", "Or from a shell"]
+    assert blocks(doc, "code") == ["app.run()", "$ hello", "hello --loud"]

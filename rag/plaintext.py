@@ -64,7 +64,7 @@ def rst_directives(lines: list[str]) -> list[str]:
             out += [""] + ([" " * indent + f"{head} " + (text[0].strip() if text else "")] + text[1:]
                            if arg or text else []) + [""]
         elif name in _CODE_DIRECTIVE:
-            out += [""] + body
+            out += ["", " " * indent + "::"] + body     # "::" announces the literal block (and then goes)
         else:
             out.append("")
         i = j
@@ -77,7 +77,7 @@ def render_plain(source: str) -> dict:
     rst = bool(_RST.search(source)) and not re.search(r"``[^`\n]{1,80}''", source)   # GNU ``quotes'' are not reST
     if rst:
         lines = rst_directives(lines)
-    kinds = _classify(lines)
+    kinds = _classify(lines, rst)
     prose = sorted(len(ln.strip()) for ln, k in zip(lines, kinds) if k in ("text", "item"))
     width = prose[int(0.9 * (len(prose) - 1))] if prose else 0
     wrapped = sum(n > 100 for n in prose) <= 0.05 * len(prose)   # else not hard-wrapped: a line is a block
@@ -201,10 +201,12 @@ def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: b
     return len(nxt) >= 2 or sum(map(len, nxt)) >= 100
 
 
-def _classify(lines: list[str]) -> list[str]:
-    """Each line's kind: blank, code, row, rule (dropped), underline (of a heading), item or text."""
+def _classify(lines: list[str], rst: bool = False) -> list[str]:
+    """Each line's kind: blank, code, row, rule (dropped), underline (of a heading), item or text. In
+    reStructuredText an indented block is code after a line ending in ":" ("::") or a doctest, else a quote."""
     n = len(lines)
-    kinds = ["blank" if not ln.strip() else "" for ln in lines]
+    marker = [rst and ln.strip() == "::" for ln in lines]      # a lone "::" opens a literal block, then goes
+    kinds = ["blank" if not ln.strip() or m else "" for ln, m in zip(lines, marker)]
     ind = [_indent(ln) for ln in lines]
     long_ind = [d for d, ln in zip(ind, lines) if len(ln.strip()) >= 30]
     ref = max(set(long_ind), key=long_ind.count) if long_ind else min((d for d, k in zip(ind, kinds) if not k),
@@ -216,9 +218,10 @@ def _classify(lines: list[str]) -> list[str]:
             continue
         prev = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
         after_blank = i > 0 and kinds[i - 1] == "blank"
-        if ind[i] >= ref + 4 and (after_blank or prev.endswith(":")) and not _ITEM.match(lines[i]):
+        opens = prev.endswith(":") or (lines[i].lstrip().startswith(">>>") if rst else after_blank)
+        if ind[i] >= ref + 4 and opens and not _ITEM.match(lines[i]):
             j = i
-            while j < n and (kinds[j] == "blank" or ind[j] >= ref + 4):
+            while j < n and not marker[j] and (kinds[j] == "blank" or ind[j] >= ref + 4):
                 j += 1
             while kinds[j - 1] == "blank":
                 j -= 1

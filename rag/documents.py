@@ -6,13 +6,11 @@ import hashlib
 import io
 import json
 import re
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
 from .errors import DocumentError
 from .markup import TextBuilder
-from .plaintext import soft_break
 from .text import MONTHS
 from .types import Document
 
@@ -124,6 +122,8 @@ def _read_pdf(data: bytes) -> dict:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    from .pdftext import drop_page_furniture, page_lines, pdf_blocks
+
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -132,7 +132,7 @@ def _read_pdf(data: bytes) -> dict:
             raise DocumentError(f"more than {MAX_PDF_PAGES:,} pages (limit MAX_PDF_PAGES); split the PDF")
         pages, size = [], 0
         for p in reader.pages:
-            pages.append((p.extract_text() or "").splitlines())
+            pages.append(page_lines(p))
             size += sum(map(len, pages[-1]))
             if size > MAX_TEXT_CHARS:
                 raise DocumentError(f"more than {MAX_TEXT_CHARS // 1_000_000}M characters of text "
@@ -144,111 +144,10 @@ def _read_pdf(data: bytes) -> dict:
         if "encrypt" in str(e).lower() or "password" in str(e).lower():
             raise DocumentError("encrypted PDF; save a copy without a password and ingest that") from None
         raise DocumentError(f"broken PDF ({type(e).__name__}: {e}); re-export it") from None
-    pages = _drop_page_furniture([[" ".join(ln.split()) for ln in page] for page in pages])
+    pages = drop_page_furniture(pages)
     if not any(any(page) for page in pages):
         raise DocumentError("PDF has no extractable text (scanned?); run OCR on it first")
-    return {**_pdf_blocks(pages), "title": str(meta_title) if meta_title else None}
-
-
-_PAGE_NO = re.compile(r"^(?:page\s*)?[-–—]?\s*(?:\d+|[ivxlc]+)\s*[-–—]?(?:\s*(?:of|/)\s*\d+)?$", re.I)
-_PDF_ITEM = re.compile(r"^(?:[-–•●◦▪■‣*\uf0a7\uf0b7\uf0d8\uf076]|\(?(?:\d{1,3}|[a-z])[.)])\s+(?=\S)")
-_PDF_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?\s+)?[A-Z0-9][^.,;:!?]*$")
-_HYPHEN_BREAK = re.compile(r"(\w+)[-\u00ad\u2010]$")
-
-
-def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
-    """Without running headers and footers (the same line, digits aside, at the top or bottom of at least
-    half the pages of a 3+ page file) and bare page numbers ("3", "Page 3 of 10", "- 3 -")."""
-    def key(line: str) -> str:
-        return re.sub(r"\d+", "#", line).lower()
-
-    for _ in range(2):                        # peel up to two lines off each edge of the pages
-        for i in (0, -1):
-            edges = [[j for j, ln in enumerate(page) if ln][i:][:1] for page in pages]
-            seen = Counter(key(page[j[0]]) for page, j in zip(pages, edges) if j)
-            common = {k for k, c in seen.items() if 2 * c >= len(pages) >= 3}
-            for page, j in zip(pages, edges):
-                if j and key(page[j[0]]) in common:
-                    del page[j[0]]
-    for page in pages:
-        for i in (0, -1):
-            filled = [j for j, ln in enumerate(page) if ln]
-            if filled and _PAGE_NO.match(page[filled[i]]):
-                del page[filled[i]]
-    return pages
-
-
-def _pdf_blocks(pages: list[list[str]]) -> dict:
-    """PDF lines joined into blocks: wrapped lines become one, end-of-line hyphenation is undone, and a
-    paragraph may run on into the next page (which then starts inside it)."""
-    lengths = sorted(len(ln) for page in pages for ln in page if ln)
-    width = lengths[int(0.9 * (len(lengths) - 1))]
-    joined = "\n".join(ln for page in pages for ln in page)
-    words = set(re.findall(r"(?<![\w-])[a-z]+(?![\w-])", re.sub(r"\w+[-\u00ad\u2010]\n\w+", " ", joined.lower())))
-    compounds = set(re.findall(r"\w+-\w+", joined.lower()))
-    out, cur, kind, marks, waiting = TextBuilder(), "", "text", [], 0
-    prev = ""
-    for page in pages:
-        waiting += 1                          # a page starts where its first line goes
-        for ln in page:
-            if not ln:                        # a blank line ends the paragraph
-                prev = "." if cur else prev
-                continue
-            item = _PDF_ITEM.match(ln)
-            title = (not prev or _ends_block(prev, width)) and _pdf_heading(ln, width)
-            m = _HYPHEN_BREAK.search(cur[-60:])
-            if cur and not item and not title and (soft_break(prev, ln, width) or m and ln[:1].isalnum()):
-                split_word = bool(m) and (cur.endswith("\u00ad")
-                                          or not _real_hyphen(m.group(1), ln, words, compounds))
-                if m and ln[:1].isalpha() and split_word:
-                    cur = cur[:-1]
-                elif not m:
-                    cur += " "
-            else:
-                _flush(out, cur, kind, marks)
-                cur, marks = "", []
-                kind = "heading" if title else "item" if item else "text"
-                ln = ln[item.end():] if item and not title else ln
-            marks += [len(cur)] * waiting
-            waiting = 0
-            cur += ln
-            prev = ln if not title else ln + "."
-    _flush(out, cur, kind, marks)
-    out.pages += [out.size] * waiting
-    return out.result(pages=out.pages)
-
-
-def _flush(out: TextBuilder, block: str, kind: str, page_marks: list[int]) -> None:
-    if block:
-        start = out.add(block, kind)
-        out.pages += [start + r for r in page_marks]
-
-
-def _ends_block(line: str, width: int) -> bool:
-    return bool(re.search(r"""[.!?:]["'”’)\]]*$""", line)) or len(line) < 0.5 * width
-
-
-def _pdf_heading(line: str, width: int) -> bool:
-    """A short title-like line: numbered ("3.1 Scope"), or most of its words capitalised."""
-    if len(line) > min(80, 0.7 * width) or not _PDF_TITLE.match(line):
-        return False
-    words = [w for w in line.split() if w[:1].isalpha() and len(w) > 3]
-    numbered = bool(re.match(r"\d{1,2}(?:\.\d{1,2})*\.?\s+[A-Z]", line))
-    return numbered or line.isupper() or (bool(words) and sum(w[0].isupper() for w in words) >= 0.6 * len(words))
-
-
-def _real_hyphen(head: str, line: str, words: set[str], compounds: set[str]) -> bool:
-    """Is "head-" + the next line's first word a hyphenated compound ("built-in"), not a word split in two?"""
-    tail = re.match(r"\w*", line).group().lower()
-    head = head.lower()
-    if head + tail in words:
-        return False
-    return f"{head}-{tail}" in compounds or not line[:1].islower() or head in _HEADS or tail in _TAILS
-
-
-_HEADS = {"all", "anti", "built", "co", "cross", "ex", "half", "multi", "non", "self", "semi", "well"}
-_TAILS = {"based", "free", "in", "known", "level", "like", "made", "off", "on", "out", "related", "scale",
-          "specific", "term", "time", "up", "wide"}
+    return {**pdf_blocks(pages), "title": str(meta_title) if meta_title else None}
 
 
 def _check_zip(data: bytes) -> None:

@@ -22,14 +22,17 @@ _DIRECTIVE = re.compile(r"^(\s*)\.\. (?:([\w:-]+)::.*|_[^:]+:.*|\|[^|]+\|.*|\S.*
 _ADMONITION = {"note", "warning", "tip", "important", "caution", "attention", "hint", "danger", "seealso",
                "deprecated", "versionadded", "versionchanged"}
 _CODE_DIRECTIVE = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "parsed-literal"}
-_RST_INLINE = [(re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),   # :role:`text <target>`
+_RST_INLINE = [(re.compile(r"(?<=\S)::\s*$"), ":"),                             # "text::" announces code
+               (re.compile(r"\s*::\s*$"), ""),                                  # "text ::", a lone "::"
+               (re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),   # :role:`text <target>`
                (re.compile(r"``(.+?)``"), r"\1"),                                 # ``literal``
                (re.compile(r"`([^`<]+?)\s*<[^>]+>`__?"), r"\1"),                  # `text <url>`_
                (re.compile(r"`([^`]+)`(?:__?)?"), r"\1")]                          # `text`_, `interpreted`
 
 
 def rst_inline(text: str) -> str:
-    """reStructuredText inline markup as a reader sees it: ``x``, `x`_, `x <url>`_ and :role:`x` become x."""
+    """reStructuredText inline markup as a reader sees it: ``x``, `x`_, `x <url>`_ and :role:`x` become x; the
+    "::" announcing a literal block becomes ":" after a word, else goes."""
     for pattern, repl in _RST_INLINE:
         text = pattern.sub(repl, text)
     return text
@@ -61,7 +64,7 @@ def rst_directives(lines: list[str]) -> list[str]:
             out += [""] + ([" " * indent + f"{head} " + (text[0].strip() if text else "")] + text[1:]
                            if arg or text else []) + [""]
         elif name in _CODE_DIRECTIVE:
-            out += [""] + body
+            out += ["", " " * indent + "::"] + body     # "::" announces the literal block (and then goes)
         else:
             out.append("")
         i = j
@@ -74,7 +77,7 @@ def render_plain(source: str) -> dict:
     rst = bool(_RST.search(source)) and not re.search(r"``[^`\n]{1,80}''", source)   # GNU ``quotes'' are not reST
     if rst:
         lines = rst_directives(lines)
-    kinds = _classify(lines)
+    kinds = _classify(lines, rst)
     prose = sorted(len(ln.strip()) for ln, k in zip(lines, kinds) if k in ("text", "item"))
     width = prose[int(0.9 * (len(prose) - 1))] if prose else 0
     wrapped = sum(n > 100 for n in prose) <= 0.05 * len(prose)   # else not hard-wrapped: a line is a block
@@ -114,7 +117,8 @@ def render_plain(source: str) -> dict:
             m = _ITEM.match(ln)
             cur_kind, item_ind = "item", ind[i]
             cur.append(ln[m.end():])
-        elif cur and (soft_break(lines[i - 1].strip(), ln, width) if wrapped
+        elif cur and (_rst_continues(ln, ind[i], cur_kind, item_ind) if rst
+                      else soft_break(lines[i - 1].strip(), ln, width) if wrapped
                       else cur_kind == "item" and ind[i] > item_ind):
             cur.append(ln.strip())
         else:
@@ -127,6 +131,15 @@ def render_plain(source: str) -> dict:
         i += 1
     flush()
     return out.result()
+
+
+_RST_LINE_START = re.compile(r"^\s*(?:\| |:[\w -]+: )")    # a line block's line or a field starts anew
+
+
+def _rst_continues(line: str, indent: int, kind: str, item_indent: int) -> bool:
+    """reStructuredText: a paragraph runs to the next blank line (whatever its lines' lengths, so a link whose
+    URL wraps onto a line of its own stays inside it); an item's lines are indented past its bullet."""
+    return not _RST_LINE_START.match(line) and (kind != "item" or indent > item_indent)
 
 
 def soft_break(prev: str, nxt: str, width: int) -> bool:
@@ -188,10 +201,12 @@ def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: b
     return len(nxt) >= 2 or sum(map(len, nxt)) >= 100
 
 
-def _classify(lines: list[str]) -> list[str]:
-    """Each line's kind: blank, code, row, rule (dropped), underline (of a heading), item or text."""
+def _classify(lines: list[str], rst: bool = False) -> list[str]:
+    """Each line's kind: blank, code, row, rule (dropped), underline (of a heading), item or text. In
+    reStructuredText an indented block is code after a line ending in ":" ("::") or a doctest, else a quote."""
     n = len(lines)
-    kinds = ["blank" if not ln.strip() else "" for ln in lines]
+    marker = [rst and ln.strip() == "::" for ln in lines]      # a lone "::" opens a literal block, then goes
+    kinds = ["blank" if not ln.strip() or m else "" for ln, m in zip(lines, marker)]
     ind = [_indent(ln) for ln in lines]
     long_ind = [d for d, ln in zip(ind, lines) if len(ln.strip()) >= 30]
     ref = max(set(long_ind), key=long_ind.count) if long_ind else min((d for d, k in zip(ind, kinds) if not k),
@@ -203,9 +218,10 @@ def _classify(lines: list[str]) -> list[str]:
             continue
         prev = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
         after_blank = i > 0 and kinds[i - 1] == "blank"
-        if ind[i] >= ref + 4 and (after_blank or prev.endswith(":")) and not _ITEM.match(lines[i]):
+        opens = prev.endswith(":") or (lines[i].lstrip().startswith(">>>") if rst else after_blank)
+        if ind[i] >= ref + 4 and opens and not _ITEM.match(lines[i]):
             j = i
-            while j < n and (kinds[j] == "blank" or ind[j] >= ref + 4):
+            while j < n and not marker[j] and (kinds[j] == "blank" or ind[j] >= ref + 4):
                 j += 1
             while kinds[j - 1] == "blank":
                 j -= 1
@@ -247,11 +263,16 @@ def _classify(lines: list[str]) -> list[str]:
     return kinds
 
 
+def _gaps(line: str) -> list[tuple[int, int]]:
+    """Column gaps of a line; a list item's bullet and the spaces after it ("-  March 2006") are none."""
+    m = _ITEM.match(line)
+    return [g.span() for g in _GAP.finditer(" " * m.end() + line[m.end():] if m else line)]
+
+
 def _same_table(a: str, b: str) -> bool:
     if not b.strip() or _RULE.match(b):
         return False
     if a.count("|") >= 1 and b.count("|") >= 1 and a.count("|") + b.count("|") >= 3:
         return True
-    ga = [m.span() for m in _GAP.finditer(a)]
-    gb = [m.span() for m in _GAP.finditer(b)]
+    ga, gb = _gaps(a), _gaps(b)
     return any(s1 < e2 and s2 < e1 for s1, e1 in ga for s2, e2 in gb)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import _drop_page_furniture, _pdf_blocks, read_document
+from rag.documents import read_document
+from rag.pdftext import drop_page_furniture, pdf_blocks
 from rag.errors import DocumentError
 from rag.types import BLOCK_KINDS
 
@@ -160,7 +161,7 @@ def test_pdf_hyphens_paragraph_breaks_and_page_numbers():
               "- 1 -"],
              ["Page 2 of 3", "it ends with a sentence about the built-", "in self-", "Service desk of the library."],
              ["3"]]
-    got = _pdf_blocks(_drop_page_furniture(pages))
+    got = pdf_blocks(drop_page_furniture(pages))
     text = got["text"]
     assert text == ("Report 2024\n\nThe new building opened in March and the library was moved to the ground floor, "
                     "an example of the built-in flexibility of an example design; the well-known architect was "
@@ -175,9 +176,9 @@ def test_running_headers_need_three_pages_and_half_of_them():
     pages = [["Annual Report", f"Chapter {n}", f"Body text {word}.", "Confidential", str(n)]
              for n, word in enumerate(["one", "two", "three", "four"], start=1)]
     pages[3] = ["Body text four."]
-    cleaned = _drop_page_furniture([list(p) for p in pages])
+    cleaned = drop_page_furniture([list(p) for p in pages])
     assert cleaned == [["Body text one."], ["Body text two."], ["Body text three."], ["Body text four."]]
-    two = _drop_page_furniture([list(p) for p in pages[:2]])     # 2 pages: only the bare page numbers go
+    two = drop_page_furniture([list(p) for p in pages[:2]])     # 2 pages: only the bare page numbers go
     assert two == [p[:-1] for p in pages[:2]]
 
 
@@ -220,7 +221,7 @@ def test_definition_terms_and_release_lines_are_headings_key_values_are_not(tmp_
                     "* Fixed the parser when the input is empty.\n", "utf-8")
     doc = read(path)
     assert blocks(doc, "heading") == ["Arguments", "channel_timeout", "Version 1.2.0 released 2024-03-01"]
-    assert "Default: ``120``" in blocks(doc)        # a value, whatever its block kind, is never a heading
+    assert "Default: 120" in blocks(doc, "text")    # a value is never a heading (reST: an indented quote, no code)
     assert "Maximum seconds to leave an inactive connection open (integer)." in blocks(doc, "text")
 
 
@@ -235,3 +236,108 @@ def test_restructuredtext_in_a_txt_file_is_rendered(tmp_path):
                                    "Warning: Never expose the admin port.", "New in version 2.1."]
     assert blocks(doc, "code") == ["serve(app, timeout=30)"]
     assert "intro" not in doc.text and "maxdepth" not in doc.text and ".." not in doc.text
+
+
+def test_restructuredtext_paragraph_with_a_wrapped_link_is_reflowed(tmp_path):
+    """In reST a paragraph runs to the next blank line: a link whose URL wraps onto its own (over-long) line
+    and a short line ending mid-sentence are wraps, so the link is rendered as its text (pytest-history.txt,
+    tornado-index.txt in realdocs2)."""
+    url = "https://github.com/pytest-dev/pytest/commit/5992a8ef21424d7571305a8d7e2a3431ee7e1e23"
+    path = tmp_path / "history.txt"
+    path.write_text("History\n=======\n\npytest has a long and interesting history. The `first commit\n"
+                    f"<{url}>`__\nin this repository is from January 2007, and even that commit alone already\n"
+                    "tells a lot about where the project came from and how it grew from there.\n\n"
+                    "Tornado is available under\nthe `Apache License, Version 2.0\n"
+                    "<http://www.apache.org/licenses/LICENSE-2.0.html>`_.\n\n"
+                    "-  In August 2009, py 1.0.0 was released, `introducing a lot of\n   fundamental\n"
+                    f"   features <{url}>`__:\n\n   -  funcargs/fixtures\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "text") == [
+        "pytest has a long and interesting history. The first commit in this repository is from January 2007, "
+        "and even that commit alone already tells a lot about where the project came from and how it grew "
+        "from there.",
+        "Tornado is available under the Apache License, Version 2.0."]
+    assert blocks(doc, "item") == ["In August 2009, py 1.0.0 was released, introducing a lot of fundamental "
+                                   "features:", "funcargs/fixtures"]
+
+
+def test_nested_list_items_are_items_not_table_rows(tmp_path):
+    """A bullet followed by two spaces ("-  March 2006") is no table column gap (pytest-history.txt)."""
+    path = tmp_path / "releases.txt"
+    path.write_text("Releases\n========\n\n-  It seemed to get rather quiet for a while, but there were a couple\n"
+                    "   of ``py`` releases every couple of months:\n\n   -  March 2006: py 0.8.0-alpha2\n"
+                    "   -  May 2007: py 0.9.0\n   -  March 2008: py 0.9.1 (first release to be found `in the\n"
+                    "      changelog <https://example.org/changelog.rst#091>`__!)\n   -  August 2008: py 0.9.2\n",
+                    "utf-8")
+    doc = read(path)
+    assert not blocks(doc, "row")
+    assert blocks(doc, "item") == [
+        "It seemed to get rather quiet for a while, but there were a couple of py releases every couple of "
+        "months:", "March 2006: py 0.8.0-alpha2", "May 2007: py 0.9.0",
+        "March 2008: py 0.9.1 (first release to be found in the changelog!)", "August 2008: py 0.9.2"]
+
+
+REALDOCS2 = Path(__file__).parent.parent / "evals" / "datasets" / "realdocs2"
+
+
+def test_pdf_line_holding_only_a_url_ends_its_block():
+    """A bare URL fills the line, so it looked wrapped and swallowed the heading after it."""
+    pages = [["Security Headers",
+              "Browsers recognize various response headers in order to control security. We recommend reviewing",
+              "each of the headers below for use in your application and the extension that manages them.",
+              "HTTP Strict Transport Security (HSTS)",
+              "Tells the browser to convert all HTTP requests to HTTPS, preventing man-in-the-middle attacks.",
+              "• https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Strict-Transport-Security",
+              "Content Security Policy (CSP)",
+              "Tell the browser where it can load various types of resource from. This header should be used",
+              "whenever possible, but requires some work to define the correct policy for your site.",
+              "• https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Set-Cookie",
+              "Set-Cookie options",
+              "These options can be added to a Set-Cookie header to improve their security, see the docs at",
+              "https://developer.mozilla.org/en-US/docs/Web/HTTP/Cookies",
+              "for the details of each option and how browsers treat it when it is missing."]]
+    got = pdf_blocks(pages)
+    kinds = [(k, got["text"][s:e]) for s, e, k in got["blocks"]]
+    assert kinds[4:8] == [("item", "https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Strict-Transport-Security"),
+                          ("heading", "Content Security Policy (CSP)"),
+                          ("text", "Tell the browser where it can load various types of resource from. This header "
+                                   "should be used whenever possible, but requires some work to define the correct "
+                                   "policy for your site."),
+                          ("item", "https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Set-Cookie")]
+    assert kinds[8][1] == "Set-Cookie options"
+    assert kinds[9][1].endswith("see the docs at https://developer.mozilla.org/en-US/docs/Web/HTTP/Cookies for the "
+                                "details of each option and how browsers treat it when it is missing.")
+    doc = read(REALDOCS2 / "flask-web-security.pdf")
+    assert {"Content Security Policy (CSP)", "X-Content-Type-Options", "Host Header Validation"} <= set(
+        blocks(doc, "heading"))
+
+
+def test_pdf_url_wrapped_at_its_query_is_joined_without_a_space():
+    pages = [["The static_url() function will translate that relative path to a URI that looks like /static/images/logo.png?",
+              "v=aae54. The v argument is a hash of the content in logo.png, and its presence makes the server send",
+              "cache headers to the user's browser."]]
+    assert "/static/images/logo.png?v=aae54. The v argument" in pdf_blocks(pages)["text"]
+    assert "/static/images/logo.png?v=aae54." in read(REALDOCS2 / "tornado-running.pdf").text
+
+
+def test_pdf_lines_set_in_a_fixed_pitch_font_are_code():
+    """pyparsing-whats-new-3.0.pdf (Chromium): code was glued onto the sentence before it ("parsers.: import")."""
+    doc = read(REALDOCS2 / "pyparsing-whats-new-3.0.pdf")
+    text = blocks(doc, "text")
+    assert "An excellent new enhancement is the new railroad diagram generator for documenting pyparsing parsers.:" in text
+    code = blocks(doc, "code")
+    assert ('import pyparsing as pp\n# define a simple grammar for parsing street addresses such\n# as "123 Main Street"\n'
+            '#     number word...\nnumber = pp.Word(pp.nums).set_name("number")') in code[2]
+    assert "pip install pyparsing[diagrams]" in code
+    assert not any("import pyparsing" in t for t in text)
+    assert "def return_as_list(tokens):\n    return ParseResults.List(tokens.asList())" in doc.text   # indentation kept
+
+
+def test_restructuredtext_literal_block_marker_is_rendered(tmp_path):
+    """reST: "text::" reads "text:", "text ::" reads "text", a lone "::" paragraph goes (the literal block stays)."""
+    path = tmp_path / "hello.txt"
+    path.write_text("Hello\n=====\n\nHere is a simple ``Hello, world`` example web app::\n\n    app.run()\n\n"
+                    "Or from a shell ::\n\n    $ hello\n\n::\n\n    hello --loud\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "text") == ["Here is a simple Hello, world example web app:", "Or from a shell"]
+    assert blocks(doc, "code") == ["app.run()", "$ hello", "hello --loud"]

@@ -11,7 +11,9 @@ standardised features:
   candidate of every question (evidence.question_row), label = the question is answerable.
 The refusal threshold is picked on out-of-fold answerability (--folds N, default 5: each question judged by
 models trained without its fold; in-sample values are over-confident): the cut with the best balanced
-accuracy = (share of unanswerable refused + share of answerable answered) / 2, in the middle of a gap
+accuracy = (share of unanswerable refused + share of answerable answered with the fact) / 2 (the two
+numbers the product is judged on: a refusal of a question the answer would get wrong costs nothing, one
+of a question it would get right costs a right answer), in the middle of a gap
 between neighbouring values at least MIN_GAP wide so that it does not hang on one question; the margin is
 the distance from it to the nearest value. The out-of-fold rates at that threshold are the honest estimate
 and are written into rag/scorer.json beside the models, which are then trained on every question.
@@ -125,15 +127,18 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = ANSWERABLE_L2, steps:
     return {"mean": mean.tolist(), "std": std.tolist(), "weights": w[:-1].tolist(), "bias": float(w[-1])}
 
 
-def pick_threshold(best: list[tuple[float, bool]]) -> tuple[float, float, float]:
-    """(threshold, balanced accuracy, margin) over (best score, answerable) pairs."""
-    values = sorted({s for s, _ in best})
+def pick_threshold(best: list[tuple[float, bool, bool]]) -> tuple[float, float, float]:
+    """(threshold, balanced accuracy, margin) over (best score, answerable, answered right) triples: an
+    answerable question counts as won only when it is answered and the answer holds the fact, so refusing a
+    question the answer would get wrong anyway costs nothing (in-sample, right = answerable)."""
+    values = sorted({s for s, _, _ in best})
     cuts = [(a + b) / 2 for a, b in zip(values, values[1:]) if b - a >= MIN_GAP] or [0.5]
-    pos = [s for s, ok in best if ok]
-    neg = [s for s, ok in best if not ok]
+    pos = [s for s, ok, right in best if ok and right]
+    n_pos = sum(ok for _, ok, _ in best)
+    neg = [s for s, ok, _ in best if not ok]
 
     def balanced(t):
-        return (sum(s < t for s in neg) / max(len(neg), 1) + sum(s >= t for s in pos) / max(len(pos), 1)) / 2
+        return (sum(s < t for s in neg) / max(len(neg), 1) + sum(s >= t for s in pos) / max(n_pos, 1)) / 2
 
     top = max(balanced(t) for t in cuts)
     # among the best cuts, the one in the widest gap
@@ -154,7 +159,7 @@ def train(rows: list[dict]) -> dict:
     model = {"features": FEATURES, "rank": fit_ranker(rows)}
     q = [(question_row(r["x"], linear(r["x"], model["rank"])), r["answerable"]) for r in rows if len(r["x"])]
     model["answerable"] = fit_logistic(np.array([x for x, _ in q]), np.array([float(a) for _, a in q]))
-    t, acc, margin = pick_threshold(answerability(rows, model))
+    t, acc, margin = pick_threshold([(p, a, a) for p, a in answerability(rows, model)])
     return {**model, "threshold": round(t, 4), "balanced_accuracy": round(acc, 4), "margin": round(margin, 4)}
 
 
@@ -192,7 +197,7 @@ def main() -> None:
     model = train(rows)
     if a.folds > 1:   # the threshold from out-of-fold answerability: in-sample values are over-confident
         pairs = out_of_fold(rows, a.folds)
-        t, acc, margin = pick_threshold([(p, ok) for p, ok, _ in pairs])
+        t, acc, margin = pick_threshold(pairs)
         model.update(threshold=round(t, 4), balanced_accuracy=round(acc, 4), margin=round(margin, 4),
                      threshold_from=f"{a.folds}-fold out-of-fold answerability", out_of_fold=rates(pairs, t))
     for name, w in sorted(zip(FEATURES, model["rank"]["weights"]), key=lambda fw: -abs(fw[1])):

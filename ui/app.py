@@ -168,23 +168,39 @@ def warm_up(rag) -> None:
     try:
         rag.search("warm up", k=1)
     except RagError as e:
-        log.warning("nothing to warm up: %s", e)
+        print(f"rag: {' '.join(str(e).split())}", flush=True)  # e.g. the chat's collection is empty: say so now
     log.info("warm-up took %.1f s", time.perf_counter() - t0)
+
+
+def listen(host: str, port: int):
+    """The bound, listening socket `rag serve` will serve on: a busy port is reported before anything is
+    announced, and nothing can take the port between the check and serving."""
+    import socket
+
+    try:
+        return socket.create_server((host.strip("[]"), port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror or e}); another program may be using it: "
+                          f"stop it, or pick another port, e.g. `rag serve --port {port + 1}`")
 
 
 def serve(rag, host: str = "127.0.0.1", port: int = 7860) -> int:
     """`rag serve`: build the app, warm up the models, run uvicorn until interrupted."""
-    import uvicorn
-
     import threading
+
+    import uvicorn
 
     for warning in check_serving(rag.settings, host):
         print(f"rag: {warning}", flush=True)
+    sock = listen(host, port)
     warm = threading.Thread(target=warm_up, args=(rag,), name="warm-up")
     warm.start()  # model loading overlaps with building the app (importing gradio); joined before serving
     app = create_app(rag)
     warm.join()
-    print(f"serving the chat on http://{host}:{port}/  (API docs: /api/docs, widget: /widget.js)", flush=True)
+    print(f"serving the chat on http://{host}:{port}/  (collection {rag.settings.collection}; API docs: /api/docs, "
+          f"widget: /widget.js)", flush=True)
     # proxy_headers=False: X-Forwarded-For from a client must never change the peer address the Guard checks
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, proxy_headers=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
+                            proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -60,6 +60,13 @@ class FeedbackLog:
             log.info("feedback %s stored (%s)", cur.lastrowid, verdict)
             return cur.lastrowid
 
+    def comment(self, row_id: int, comment: str, user: str | None = None) -> bool:
+        """Add a comment to a stored verdict (the chat stores the verdict on the click, the comment after);
+        only the same user's row (None: rows without a user)."""
+        with self._lock, self._connect() as db:
+            return db.execute("UPDATE feedback SET comment = ? WHERE id = ? AND user IS ?",
+                              ((comment or "").strip()[:5_000] or None, row_id, user or None)).rowcount > 0
+
     def rows(self) -> list[dict]:
         """Every stored verdict, oldest first; `citations` decoded from JSON."""
         with self._lock, self._connect() as db:

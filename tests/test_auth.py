@@ -177,7 +177,8 @@ def test_every_route_refuses_anonymous_callers(site):
     routes = concrete_routes(site.app)
     paths = {p for _, p in routes}
     assert {"/api/ask", "/api/sources/x", "/api/feedback", "/config", "/gradio_api/info", "/gradio_api/queue/join",
-            "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js"} <= paths
+            "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
+            "/widget/example"} <= paths
     assert len(routes) > 60
     extra = ["/gradio_api/file=/etc/passwd", "/ui-static/embed.html", "/gradio_api/call/ask", "/theme.css",
              "/gradio_api/upload", "/assets/index.js"]
@@ -232,10 +233,10 @@ def test_gradio_chat_refuses_a_signed_in_user_without_a_grant(site):
 
     question = "When does the canteen open? (asked in the chat)"
     hana = Client(site.url + "/", verbose=False, headers=site.session("hana"))  # granted hr, not default
-    box, chat, notice = hana.predict(question, [], [], api_name="/ask")
+    box, chat, notice, _ = hana.predict(question, [], "default", "b1", api_name="/ask")
     assert chat == [] and "hana may not use collection 'default'" in notice
     ana = Client(site.url + "/", verbose=False, headers=site.session("ana"))
-    box, chat, notice = ana.predict(question, [], [], api_name="/ask")
+    box, chat, notice, _ = ana.predict(question, [], "default", "b1", api_name="/ask")
     assert notice == "" and "#cite?" in str(chat[-1]["content"])
     rows = [r for r in AuditLog(site.rag.settings.data_dir).rows() if r["question"] == question]
     assert [(r["user"], r["action"]) for r in rows] == [("hana", "denied"), ("ana", "ask")]
@@ -432,10 +433,10 @@ def test_gradio_chat_api_rejects_bad_characters(open_site):
 
     url, _ = open_site
     client = Client(url + "/", verbose=False)
-    box, chat, notice = client.predict("When\x00 does the canteen open?", [], [], api_name="/ask")
+    box, chat, notice, _ = client.predict("When\x00 does the canteen open?", [], "default", "b1", api_name="/ask")
     assert "plain text" in notice and chat == []
     # a lone surrogate cannot even be sent by gradio_client (httpx refuses to encode it): plain HTTP, JSON-escaped
-    sent = httpx.post(f"{url}/gradio_api/call/ask", content=json.dumps({"data": ["Why?\ud800", [], []]}).encode(),
+    sent = httpx.post(f"{url}/gradio_api/call/ask", content=json.dumps({"data": ["Why?\ud800", [], "default", "b1"]}).encode(),
                       headers={"Content-Type": "application/json"})
     assert sent.status_code == 200, sent.text
     events = httpx.get(f"{url}/gradio_api/call/ask/{sent.json()['event_id']}", timeout=60).text
@@ -530,6 +531,15 @@ def test_sign_in_page_then_chat_then_sign_out_in_chromium(site):
             expect(page.get_by_role("button", name="Sign in")).to_be_visible()
             page.goto(site.url + "/")
             assert "/signin" in page.url
+            for name, collection, chats in (("hana", "hr", 0), ("ana", "default", 1)):  # a fresh browser each
+                other = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+                other.set_default_timeout(30_000)
+                other.goto(site.url + "/")
+                other.get_by_label("User name").fill(name)
+                other.get_by_label("Password").fill(PASSWORD)
+                other.get_by_role("button", name="Sign in").click()
+                expect(other.get_by_label("Collection")).to_have_value(collection)   # only what they may ask
+                expect(other.locator("#rag-past").get_by_text("When does the canteen open?", exact=True)).to_have_count(chats)
         finally:
             browser.close()
 

@@ -84,6 +84,36 @@ def serving(app):
         thread.join(10)
 
 
+@contextlib.contextmanager
+def static_site(folder: Path, host: str = "127.0.0.1"):
+    """A folder served over HTTP on a free port of `host` (another origin than the app: an intranet page)."""
+    import functools
+    import http.server
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer((host, 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{host}:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
+def widget_ask(page, question: str):
+    """Open the widget on `page`, ask `question`; returns (the chat's frame, the first citation link)."""
+    from playwright.sync_api import expect
+
+    page.locator("#rag-widget-button").click()
+    chat = page.frame_locator("#rag-widget-frame")
+    q = chat.get_by_label("Your question")
+    q.fill(question)
+    q.press("Enter")
+    link = chat.locator(".rag-msg.bot a.rag-cite").first
+    expect(link).to_have_text("[1]")
+    return chat, link
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]

@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-import functools
-import http.server
 import re
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,7 +12,7 @@ import pytest
 from rag import Rag, load_settings
 from rag.feedback import FeedbackLog
 
-from conftest import serving
+from conftest import serving, static_site, widget_ask
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures_ui"
@@ -411,12 +408,8 @@ def intranet(server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("intranet")
     html = (ROOT / "ui" / "widget" / "example.html").read_text("utf-8")
     (folder / "index.html").write_text(html.replace("http://127.0.0.1:7860", server.url), "utf-8")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with static_site(folder) as url:
+        yield url
 
 
 def test_widget_on_an_intranet_page(open_page, server, intranet):
@@ -424,13 +417,8 @@ def test_widget_on_an_intranet_page(open_page, server, intranet):
 
     page = open_page(urlsplit(intranet).netloc, viewport={"width": 1100, "height": 800})
     page.goto(intranet + "/index.html")
-    page.locator("#rag-widget-button").click()
-    chat = page.frame_locator("#rag-widget-frame")
+    chat, link = widget_ask(page, XSS_Q)
     q = chat.get_by_label("Your question")
-    q.fill(XSS_Q)
-    q.press("Enter")
-    link = chat.locator(".rag-msg.bot a.rag-cite").first
-    expect(link).to_have_text("[1]")
     link.click()
     expect(chat.locator("mark.rag-cited")).to_contain_text("<script>")
     shot(page, "widget.png")
@@ -460,15 +448,9 @@ def test_widget_example_is_served_by_the_app_and_full_screen_on_a_phone(open_pag
     button = page.locator("#rag-widget-button")
     expect(button).to_have_text("Ask the sources")             # an inline SVG icon, no emoji
     assert button.locator("svg").count() == 1 and not re.search(EMOJI, page.locator("body").inner_text())
-    button.click()
+    chat, link = widget_ask(page, "Who signed the memorandum of understanding?")
     panel = page.locator("#rag-widget-panel").bounding_box()
     assert (panel["x"], panel["y"], panel["width"], panel["height"]) == (0, 0, 390, 844)  # the whole screen
-    chat = page.frame_locator("#rag-widget-frame")
-    q = chat.get_by_label("Your question")
-    q.fill("Who signed the memorandum of understanding?")
-    q.press("Enter")
-    link = chat.locator(".rag-msg.bot a.rag-cite").first
-    expect(link).to_have_text("[1]")
     assert link.evaluate("a => getComputedStyle(a).color") == "rgb(10, 125, 85)"   # the page's data-accent
     shot(page, "widget-phone.png")
     expect(button).to_be_hidden()                           # nothing floats over the full-screen chat
@@ -483,12 +465,8 @@ def test_widget_on_a_page_whose_origin_may_not_embed_it_says_so(open_page, serve
 
     html = (ROOT / "ui" / "widget" / "example.html").read_text("utf-8").replace("http://127.0.0.1:7860", server.url)
     (tmp_path / "index.html").write_text(html, "utf-8")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)   # an origin not in RAG_EMBED_ORIGINS
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        other = f"127.0.0.2:{httpd.server_address[1]}"
+    with static_site(tmp_path, "127.0.0.2") as url:   # an origin not in RAG_EMBED_ORIGINS
+        other = urlsplit(url).netloc
         page = open_page(other, viewport={"width": 1100, "height": 800})
         page.goto(f"http://{other}/index.html")
         page.locator("#rag-widget-button").click()
@@ -497,8 +475,6 @@ def test_widget_on_a_page_whose_origin_may_not_embed_it_says_so(open_page, serve
         expect(refused).to_contain_text(f"Pages of http://{other} may not embed the chat")
         expect(refused).to_contain_text("RAG_EMBED_ORIGINS")
         assert page.locator("#rag-widget-frame").count() == 0
-    finally:
-        httpd.shutdown()
 
 
 def test_answer_markdown_escapes_text_and_links_citations():

@@ -77,10 +77,11 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
         rows = chats.list(who) if who else []
         return gr.Radio(choices=[(r["title"], r["id"]) for r in rows], value=selected)
 
-    def empty_chat(collection: str):
+    def empty_chat(collection: str, clear: bool = True):
+        """The chat showing a collection's welcome and examples (emptied unless `clear` is False)."""
         info = catalog.info(collection)
-        return gr.Chatbot(value=[], placeholder=welcome(collection, info),
-                          examples=[{"text": q} for q in info["examples"]] or None)
+        shown = {"placeholder": welcome(collection, info), "examples": [{"text": q} for q in info["examples"]] or None}
+        return gr.Chatbot(value=[], **shown) if clear else gr.Chatbot(**shown)
 
     def start(browser, request: gr.Request):
         """Page load: this browser's id, the collections the caller may ask, the saved conversations."""
@@ -89,7 +90,7 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
         default = rag.settings.collection
         pick = default if default in names or not names else names[0]
         picker = gr.Dropdown(choices=names or [default], value=pick, interactive=len(names) > 1)
-        return browser, picker, empty_chat(pick), [], None, past(request, browser)
+        return browser, picker, empty_chat(pick, clear=False), past(request, browser)  # a question asked already stays
 
     def respond(question, chat, turns, collection, chat_id, browser, request: gr.Request):
         """Append the question and its cited answer, streaming a generative backend's words; save the chat."""
@@ -229,7 +230,7 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
         pick = f"(...a) => {{ window.ragClearSource && window.ragClearSource(); if (innerWidth <= {WIDE}) {toggle}; return a; }}"
         outputs = [box, chat, turns, chat_id, notice, saved]
         state = [turns, collection, chat_id, browser]
-        demo.load(start, [browser], [browser, collection, chat, turns, chat_id, saved], api_name=False, js=open_wide)
+        demo.load(start, [browser], [browser, collection, chat, saved], api_name=False, js=open_wide)
         box.submit(respond, [box, chat, *state], outputs, api_name="ask", concurrency_limit="default",
                    js=clear_source)
         chat.example_select(example, [chat, *state], outputs, api_name="example", concurrency_limit="default")

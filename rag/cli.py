@@ -190,6 +190,35 @@ def cmd_collections(rag, a):
     return 0
 
 
+def cmd_gaps(rag, a):
+    from .audit import AuditLog
+    from .feedback import FeedbackLog
+    from .gaps import eval_case, export, report
+    groups = report(AuditLog(rag.settings.data_dir, rag.settings.audit_days).rows(),
+                    FeedbackLog(rag.settings.data_dir).rows(), a.since)
+    if a.eval:
+        picked = [g for g in groups if g["id"] in set(a.id or [])]
+        if not picked or len(picked) < len(set(a.id or [])):
+            raise RagError("name the gaps to add with --id GAP_ID (repeatable), as `rag gaps` lists them")
+        with open(a.eval, "a", encoding="utf-8") as f:
+            for g in picked:
+                f.write(json.dumps(eval_case(g), ensure_ascii=False) + "\n")
+        print(f"{len(picked)} eval case(s) appended to {a.eval}; run them with `rag eval --dataset {a.eval}`")
+        return 0
+    if a.format != "text":
+        return _write(export(groups, a.format), a.out, "gap report")
+    if not groups:
+        print("no refused questions and no answers rated down" + (f" since {a.since}" if a.since else ""))
+    for g in groups:
+        print(f"{g['id']}  {g['count']}x ({g['refused']} refused, {g['down']} rated down)  {g['first'][:10]} – "
+              f"{g['last'][:10]}  {', '.join(g['collections'])}\n    {g['question']}")
+        if g["cited"]:
+            print(f"    cited: {', '.join(g['cited'])}")
+        for c in g["comments"][:3]:
+            print(f"    comment: {' '.join(c.split())[:200]}")
+    return 0
+
+
 def cmd_audit(rag, a):
     from .audit import AuditLog
     return _write(AuditLog(rag.settings.data_dir, rag.settings.audit_days).export(a.format, a.since), a.out,
@@ -292,6 +321,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--no-examples", action="store_true", help="remove the example questions")
     sp.add_argument("--json", action="store_true")
     collections("list", "collections with their descriptions and examples").add_argument("--json", action="store_true")
+    sp = sub.add_parser("gaps", parents=[common], help="knowledge gaps: refused questions and answers rated down, "
+                        "grouped by similar question")
+    sp.set_defaults(func=cmd_gaps)
+    sp.add_argument("--since", help="only from this UTC time on, e.g. 2026-01-31")
+    sp.add_argument("--format", choices=["text", "csv", "jsonl"], default="text")
+    sp.add_argument("--out", help="file to write csv or jsonl to (default: standard output)")
+    sp.add_argument("--eval", metavar="FILE", help="append the gaps named by --id to this eval dataset (JSONL)")
+    sp.add_argument("--id", action="append", metavar="GAP_ID", help="a gap's id, as listed (repeatable)")
     for name, func, help_, what in (("audit", cmd_audit, "who asked what, what was cited, who read which source",
                                      "the audit log"),
                                     ("feedback", cmd_feedback, "thumbs up/down given in the chat", "every feedback row")):

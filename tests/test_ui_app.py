@@ -12,7 +12,7 @@ import pytest
 from rag import Rag, load_settings
 from rag.feedback import FeedbackLog
 
-from conftest import serving, static_site, widget_ask
+from conftest import AXE, axe_violations, serving, static_site, widget_ask
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures_ui"
@@ -475,6 +475,30 @@ def test_widget_on_a_page_whose_origin_may_not_embed_it_says_so(open_page, serve
         expect(refused).to_contain_text(f"Pages of http://{other} may not embed the chat")
         expect(refused).to_contain_text("RAG_EMBED_ORIGINS")
         assert page.locator("#rag-widget-frame").count() == 0
+
+
+@pytest.mark.parametrize("scheme, width", [("light", 1280), ("dark", 1280), ("light", 390)])
+def test_no_serious_accessibility_violations_on_any_page(open_page, server, scheme, width):
+    """axe-core (from the npm registry, run in the same chromium) on the chat, asked and with its source open,
+    the widget's /embed view and /widget/example."""
+    from playwright.sync_api import expect
+
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (scripts/test installs it with npm)")
+    page = open_page(viewport={"width": width, "height": 844}, color_scheme=scheme, bypass_csp=True)
+    page.goto(server.url + "/")
+    loaded(page)
+    found = {"/": axe_violations(page)}
+    ask_in(page, "Who signed the memorandum of understanding?")
+    page.locator(f'{BOT} a[href*="#cite?"]').first.click()
+    expect(page.locator("#rag-source-panel mark.rag-cited")).to_be_visible()
+    found["/ answered, source open"] = axe_violations(page)
+    page.goto(server.url + "/embed")
+    found["/embed"] = axe_violations(page)
+    page.goto(server.url + "/widget/example")
+    page.locator("#rag-widget-button").click()
+    found["/widget/example"] = axe_violations(page)
+    assert not any(found.values()), found
 
 
 def test_answer_markdown_escapes_text_and_links_citations():

@@ -163,7 +163,7 @@ def create_app(rag, feedback: FeedbackLog | None = None):
     demo = build_chat(rag, feedback, audit, catalog, Chats(rag.settings.data_dir), browser_secret(rag.settings.data_dir))
     demo = demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=64)
     head = ('<link rel="stylesheet" href="/ui-static/style.css">'
-            '<script src="/ui-static/sources.js" data-base="/"></script>')
+            '<script src="/ui-static/sources.js" data-base="/"></script><script src="/ui-static/a11y.js"></script>')
     signed_in = None if accounts is None else (lambda request: getattr(principal_of(request), "name", None))
     return gr.mount_gradio_app(app, demo, path="/", footer_links=[], ssr_mode=False, pwa=False,
                                mcp_server=False, theme=theme(), head=head, show_error=False,

@@ -231,10 +231,15 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
         outputs = [box, chat, turns, chat_id, notice, saved]
         state = [turns, collection, chat_id, browser]
         demo.load(start, [browser], [browser, collection, chat, saved], api_name=False, js=open_wide)
+        # once answered, the answer's first line is in view (a long answer scrolled to its end hid it on phones)
+        answer_top = ("() => { const m = document.querySelectorAll('#rag-chat [data-testid=\"bot\"]'); "
+                      "m.length && m[m.length - 1].scrollIntoView({block: 'start'}); }")
         box.submit(respond, [box, chat, *state], outputs, api_name="ask", concurrency_limit="default",
-                   js=clear_source)
-        chat.example_select(example, [chat, *state], outputs, api_name="example", concurrency_limit="default")
-        chat.retry(retry, [chat, *state], outputs, api_name="retry", concurrency_limit="default")
+                   js=clear_source).then(None, js=answer_top)
+        chat.example_select(example, [chat, *state], outputs, api_name="example",
+                            concurrency_limit="default").then(None, js=answer_top)
+        chat.retry(retry, [chat, *state], outputs, api_name="retry", concurrency_limit="default").then(
+            None, js=answer_top)
         chat.like(rate, [turns, collection], [rated, popover, thanks], api_name="feedback")
         send.click(comment, [rated, note], [rated, popover, note, thanks], api_name="comment")
         close.click(lambda: (None, gr.Group(visible=False), ""), None, [rated, popover, note], api_name=False)

@@ -37,7 +37,7 @@ def test_serve_on_a_busy_port_says_so_before_announcing_and_suggests_another(tmp
         port = busy.getsockname()[1]
         assert main(["serve", "--port", str(port), "--data-dir", str(tmp_path)]) == 2
     out = capsys.readouterr()
-    assert "serving" not in out.out and f"cannot listen on 127.0.0.1:{port}" in out.err
+    assert "serving" not in out.out and f"cannot listen on 127.0.0.1:{port} (Address already in use)" in out.err
     assert f"rag serve --port {port + 1}" in out.err and out.err.count("\n") == 1
 
 

@@ -220,7 +220,8 @@ def listen(host: str, port: int):
     try:
         return socket.create_server((host.strip("[]"), port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as e:
-        raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror or e}); another program may be using it: "
+        why = os.strerror(e.errno) if e.errno else str(e)
+        raise ConfigError(f"cannot listen on {host}:{port} ({why}); another program may be using it: "
                           f"stop it, or pick another port, e.g. `rag serve --port {port + 1}`")
 
 

@@ -33,6 +33,20 @@ def csv_cell(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
+def export_rows(rows: list[dict], fields: tuple, fmt: str, flat=lambda key, value: value) -> str:
+    """Rows as JSONL (one object a line) or CSV (each cell `flat(key, value)`, then made safe for spreadsheets)."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: csv_cell(flat(k, v)) for k, v in r.items()})
+        return buf.getvalue()
+    raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
+
+
 class FeedbackLog:
     """Append-only feedback table in `<data_dir>/feedback.sqlite3`; safe to share between threads."""
 
@@ -78,15 +92,5 @@ class FeedbackLog:
 
     def export(self, fmt: str = "jsonl") -> str:
         """All rows as JSONL (one object a line) or CSV (citations as a JSON string)."""
-        rows = self.rows()
-        if fmt == "jsonl":
-            return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        if fmt == "csv":
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=FIELDS)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: csv_cell(v) for k, v in {**r, "citations": json.dumps(r["citations"],
-                                                                                       ensure_ascii=False)}.items()})
-            return buf.getvalue()
-        raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
+        return export_rows(self.rows(), FIELDS, fmt,
+                           lambda k, v: json.dumps(v, ensure_ascii=False) if k == "citations" else v)

@@ -3,14 +3,12 @@ rated down (from the feedback log), grouped by similar question, with counts, da
 group can become an eval case (a line of the `rag eval` dataset format)."""
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from collections import Counter
 
-from .feedback import csv_cell
+from .feedback import export_rows
 
 SIMILAR = 0.6   # token-set Jaccard at which two questions are one group
 FIELDS = ("id", "question", "refused", "down", "count", "first", "last", "collections", "cited", "comments", "asked")
@@ -64,16 +62,8 @@ def report(audit_rows: list[dict], feedback_rows: list[dict], since: str | None 
 
 
 def export(groups: list[dict], fmt: str = "jsonl") -> str:
-    if fmt == "jsonl":
-        return "".join(json.dumps(g, ensure_ascii=False) + "\n" for g in groups)
-    if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=FIELDS)
-        w.writeheader()
-        for g in groups:
-            w.writerow({k: csv_cell(" | ".join(v) if isinstance(v, list) else v) for k, v in g.items()})
-        return buf.getvalue()
-    raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
+    """The report as JSONL, or CSV with list cells joined by " | "."""
+    return export_rows(groups, FIELDS, fmt, lambda k, v: " | ".join(v) if isinstance(v, list) else v)
 
 
 def eval_case(group: dict) -> dict:

@@ -217,6 +217,10 @@ class Rag:
         """doc id -> metadata of every indexed document."""
         return self.store.doc_records(self._existing(collection, user))
 
+    def collections(self, user: Principal | None = None) -> list[str]:
+        """Names of the indexed collections `user` may ask (None: the operator, who may ask all)."""
+        return [n for n in self.store.collections() if self.access.allowed(user, n)]
+
     def status(self, collection: str | None = None, user: Principal | None = None) -> dict:
         names = ([self._collection(collection, user)] if collection else
                  [n for n in self.store.collections() if self.access.allowed(user, n)])

@@ -38,6 +38,9 @@ def _print_ingest(r) -> None:
 
 
 def cmd_ingest(rag, a):
+    missing = [p for p in a.paths if not os.path.lexists(p)]
+    if missing:  # a typo on the command line is the caller's error, not a bad file among good ones
+        raise RagError(f"no such file or folder: {missing[0]}; check the path (rag ingest PATH ...)")
     report = rag.ingest(a.paths or None, a.collection, progress=not a.json and sys.stderr.isatty())
     print(json.dumps(report.to_dict(), ensure_ascii=False)) if a.json else _print_ingest(report)
     return 1 if report.errors else 0
@@ -166,6 +169,56 @@ def cmd_access(rag, a):
     return 0
 
 
+def cmd_collections(rag, a):
+    from .catalog import Catalog
+    catalog = Catalog(rag.settings.data_dir)
+    if a.collections_command == "describe":
+        if a.description is None and a.example is None and not a.no_examples:
+            raise RagError("say what to set: --description TEXT and/or --example QUESTION (repeatable), or "
+                           "--no-examples")
+        catalog.describe(rag._collection(a.name), a.description, [] if a.no_examples else a.example)
+    indexed = set(rag.store.collections())
+    info = catalog.all()
+    for name in sorted(indexed | set(info)):
+        i = info.get(name, {"description": "", "examples": []})
+        if a.json:
+            print(json.dumps({"collection": name, "indexed": name in indexed, **i}, ensure_ascii=False))
+        else:
+            print(f"{name}{'' if name in indexed else '  (nothing indexed yet)'}: {i['description'] or '-'}")
+            for e in i["examples"]:
+                print(f"    e.g. {e}")
+    return 0
+
+
+def cmd_gaps(rag, a):
+    from .audit import AuditLog
+    from .feedback import FeedbackLog
+    from .gaps import eval_case, export, report
+    groups = report(AuditLog(rag.settings.data_dir, rag.settings.audit_days).rows(),
+                    FeedbackLog(rag.settings.data_dir).rows(), a.since)
+    if a.eval:
+        picked = [g for g in groups if g["id"] in set(a.id or [])]
+        if not picked or len(picked) < len(set(a.id or [])):
+            raise RagError("name the gaps to add with --id GAP_ID (repeatable), as `rag gaps` lists them")
+        with open(a.eval, "a", encoding="utf-8") as f:
+            for g in picked:
+                f.write(json.dumps(eval_case(g), ensure_ascii=False) + "\n")
+        print(f"{len(picked)} eval case(s) appended to {a.eval}; run them with `rag eval --dataset {a.eval}`")
+        return 0
+    if a.format != "text":
+        return _write(export(groups, a.format), a.out, "gap report")
+    if not groups:
+        print("no refused questions and no answers rated down" + (f" since {a.since}" if a.since else ""))
+    for g in groups:
+        print(f"{g['id']}  {g['count']}x ({g['refused']} refused, {g['down']} rated down)  {g['first'][:10]} – "
+              f"{g['last'][:10]}  {', '.join(g['collections'])}\n    {g['question']}")
+        if g["cited"]:
+            print(f"    cited: {', '.join(g['cited'])}")
+        for c in g["comments"][:3]:
+            print(f"    comment: {' '.join(c.split())[:200]}")
+    return 0
+
+
 def cmd_audit(rag, a):
     from .audit import AuditLog
     return _write(AuditLog(rag.settings.data_dir, rag.settings.audit_days).export(a.format, a.since), a.out,
@@ -189,13 +242,22 @@ def positive(text: str) -> int:
     return int(text)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with errors in the CLI's one-line form: `rag: ...` on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"rag: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rag", description="Cited answers over your documents.")
+    p = Parser(prog="rag", description="Cited answers over your documents.")
     p.add_argument("--data-dir", help="where the index lives (RAG_DATA_DIR, default .rag)")
+    common = Parser(add_help=False)  # global options, accepted after the subcommand too
+    common.add_argument("--data-dir", default=argparse.SUPPRESS, help="where the index lives (RAG_DATA_DIR, default .rag)")
     sub = p.add_subparsers(dest="command", required=True)
 
     def command(name, func, help_):
-        sp = sub.add_parser(name, help=help_)
+        sp = sub.add_parser(name, help=help_, parents=[common])
         sp.set_defaults(func=func)
         sp.add_argument("--collection", help="collection name (RAG_COLLECTION, default 'default')")
         return sp
@@ -220,10 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     def group(name, func, help_):
         """`rag NAME VERB ...`: returns a function adding one VERB, run by `func`."""
-        verbs = sub.add_parser(name, help=help_).add_subparsers(dest=f"{name}_command", required=True)
+        verbs = sub.add_parser(name, help=help_, parents=[common]).add_subparsers(dest=f"{name}_command",
+                                                                                  required=True)
 
         def verb(v, h):
-            sp = verbs.add_parser(v, help=h)
+            sp = verbs.add_parser(v, help=h, parents=[common])
             sp.set_defaults(func=func)
             return sp
         return verb
@@ -249,6 +312,23 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--groups", help="comma-separated groups ('*': every signed-in user)")
         sp.add_argument("--users", help="comma-separated user names")
     access("list", "every grant")
+    collections = group("collections", cmd_collections, "what the chat shows about each collection")
+    sp = collections("describe", "set a collection's description and example questions, shown in the chat")
+    sp.add_argument("name", metavar="COLLECTION")
+    sp.add_argument("--description", help="one or two sentences: what the collection holds")
+    sp.add_argument("--example", action="append", metavar="QUESTION",
+                    help="an example question (repeatable; replaces the stored ones)")
+    sp.add_argument("--no-examples", action="store_true", help="remove the example questions")
+    sp.add_argument("--json", action="store_true")
+    collections("list", "collections with their descriptions and examples").add_argument("--json", action="store_true")
+    sp = sub.add_parser("gaps", parents=[common], help="knowledge gaps: refused questions and answers rated down, "
+                        "grouped by similar question")
+    sp.set_defaults(func=cmd_gaps)
+    sp.add_argument("--since", help="only from this UTC time on, e.g. 2026-01-31")
+    sp.add_argument("--format", choices=["text", "csv", "jsonl"], default="text")
+    sp.add_argument("--out", help="file to write csv or jsonl to (default: standard output)")
+    sp.add_argument("--eval", metavar="FILE", help="append the gaps named by --id to this eval dataset (JSONL)")
+    sp.add_argument("--id", action="append", metavar="GAP_ID", help="a gap's id, as listed (repeatable)")
     for name, func, help_, what in (("audit", cmd_audit, "who asked what, what was cited, who read which source",
                                      "the audit log"),
                                     ("feedback", cmd_feedback, "thumbs up/down given in the chat", "every feedback row")):
@@ -277,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     from .settings import load_settings
     from pydantic import ValidationError
     try:
-        settings = load_settings(data_dir=args.data_dir)
+        settings = load_settings(data_dir=args.data_dir,  # `rag serve --collection NAME`: the chat's default
+                                 collection=args.collection if args.command == "serve" else None)
     except ValidationError as e:
         print(f"rag: bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}", file=sys.stderr)
         return 2

@@ -33,6 +33,20 @@ def csv_cell(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
+def export_rows(rows: list[dict], fields: tuple, fmt: str, flat=lambda key, value: value) -> str:
+    """Rows as JSONL (one object a line) or CSV (each cell `flat(key, value)`, then made safe for spreadsheets)."""
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=fields)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: csv_cell(flat(k, v)) for k, v in r.items()})
+        return buf.getvalue()
+    raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
+
+
 class FeedbackLog:
     """Append-only feedback table in `<data_dir>/feedback.sqlite3`; safe to share between threads."""
 
@@ -60,6 +74,13 @@ class FeedbackLog:
             log.info("feedback %s stored (%s)", cur.lastrowid, verdict)
             return cur.lastrowid
 
+    def comment(self, row_id: int, comment: str, user: str | None = None) -> bool:
+        """Add a comment to a stored verdict (the chat stores the verdict on the click, the comment after);
+        only the same user's row (None: rows without a user)."""
+        with self._lock, self._connect() as db:
+            return db.execute("UPDATE feedback SET comment = ? WHERE id = ? AND user IS ?",
+                              ((comment or "").strip()[:5_000] or None, row_id, user or None)).rowcount > 0
+
     def rows(self) -> list[dict]:
         """Every stored verdict, oldest first; `citations` decoded from JSON."""
         with self._lock, self._connect() as db:
@@ -71,15 +92,5 @@ class FeedbackLog:
 
     def export(self, fmt: str = "jsonl") -> str:
         """All rows as JSONL (one object a line) or CSV (citations as a JSON string)."""
-        rows = self.rows()
-        if fmt == "jsonl":
-            return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        if fmt == "csv":
-            buf = io.StringIO()
-            w = csv.DictWriter(buf, fieldnames=FIELDS)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: csv_cell(v) for k, v in {**r, "citations": json.dumps(r["citations"],
-                                                                                       ensure_ascii=False)}.items()})
-            return buf.getvalue()
-        raise ValueError(f"format must be csv or jsonl, not {fmt!r}")
+        return export_rows(self.rows(), FIELDS, fmt,
+                           lambda k, v: json.dumps(v, ensure_ascii=False) if k == "citations" else v)

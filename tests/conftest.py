@@ -84,6 +84,47 @@ def serving(app):
         thread.join(10)
 
 
+@contextlib.contextmanager
+def static_site(folder: Path, host: str = "127.0.0.1"):
+    """A folder served over HTTP on a free port of `host` (another origin than the app: an intranet page)."""
+    import functools
+    import http.server
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer((host, 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://{host}:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
+def widget_ask(page, question: str):
+    """Open the widget on `page`, ask `question`; returns (the chat's frame, the first citation link)."""
+    from playwright.sync_api import expect
+
+    page.locator("#rag-widget-button").click()
+    chat = page.frame_locator("#rag-widget-frame")
+    q = chat.get_by_label("Your question")
+    q.fill(question)
+    q.press("Enter")
+    link = chat.locator(".rag-msg.bot a.rag-cite").first
+    expect(link).to_have_text("[1]")
+    return chat, link
+
+
+AXE = Path(__file__).resolve().parents[1] / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"  # scripts/test
+
+
+def axe_violations(page) -> list[str]:
+    """Serious and critical axe-core violations on the page as it is now (its context needs bypass_csp=True)."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("axe.run(document, {resultTypes: ['violations']})")["violations"]
+    return [f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}" for v in found
+            if v["impact"] in ("serious", "critical")]
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]

@@ -16,12 +16,11 @@ from rag.access import Access
 from rag.auth import ANONYMOUS, Accounts, Principal
 from rag.errors import AccessDenied, ConfigError
 from rag.feedback import FeedbackLog, csv_cell
-from conftest import serving
+from conftest import AXE, axe_violations, serving, static_site, widget_ask
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures_ui"
 PASSWORD = "correct horse battery"
-CHROMIUM = "/usr/bin/chromium"
 
 
 # ---------------------------------------------------------------- units
@@ -177,7 +176,8 @@ def test_every_route_refuses_anonymous_callers(site):
     routes = concrete_routes(site.app)
     paths = {p for _, p in routes}
     assert {"/api/ask", "/api/sources/x", "/api/feedback", "/config", "/gradio_api/info", "/gradio_api/queue/join",
-            "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js"} <= paths
+            "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
+            "/widget/example"} <= paths
     assert len(routes) > 60
     extra = ["/gradio_api/file=/etc/passwd", "/ui-static/embed.html", "/gradio_api/call/ask", "/theme.css",
              "/gradio_api/upload", "/assets/index.js"]
@@ -232,10 +232,10 @@ def test_gradio_chat_refuses_a_signed_in_user_without_a_grant(site):
 
     question = "When does the canteen open? (asked in the chat)"
     hana = Client(site.url + "/", verbose=False, headers=site.session("hana"))  # granted hr, not default
-    box, chat, notice = hana.predict(question, [], [], api_name="/ask")
+    box, chat, notice, _ = hana.predict(question, [], "default", "b1", api_name="/ask")
     assert chat == [] and "hana may not use collection 'default'" in notice
     ana = Client(site.url + "/", verbose=False, headers=site.session("ana"))
-    box, chat, notice = ana.predict(question, [], [], api_name="/ask")
+    box, chat, notice, _ = ana.predict(question, [], "default", "b1", api_name="/ask")
     assert notice == "" and "#cite?" in str(chat[-1]["content"])
     rows = [r for r in AuditLog(site.rag.settings.data_dir).rows() if r["question"] == question]
     assert [(r["user"], r["action"]) for r in rows] == [("hana", "denied"), ("ana", "ask")]
@@ -432,10 +432,10 @@ def test_gradio_chat_api_rejects_bad_characters(open_site):
 
     url, _ = open_site
     client = Client(url + "/", verbose=False)
-    box, chat, notice = client.predict("When\x00 does the canteen open?", [], [], api_name="/ask")
+    box, chat, notice, _ = client.predict("When\x00 does the canteen open?", [], "default", "b1", api_name="/ask")
     assert "plain text" in notice and chat == []
     # a lone surrogate cannot even be sent by gradio_client (httpx refuses to encode it): plain HTTP, JSON-escaped
-    sent = httpx.post(f"{url}/gradio_api/call/ask", content=json.dumps({"data": ["Why?\ud800", [], []]}).encode(),
+    sent = httpx.post(f"{url}/gradio_api/call/ask", content=json.dumps({"data": ["Why?\ud800", [], "default", "b1"]}).encode(),
                       headers={"Content-Type": "application/json"})
     assert sent.status_code == 200, sent.text
     events = httpx.get(f"{url}/gradio_api/call/ask/{sent.json()['event_id']}", timeout=60).text
@@ -498,76 +498,70 @@ def test_rag_serve_never_takes_the_peer_address_from_x_forwarded_for(tmp_path):
 
 # ---------------------------------------------------------------- the sign-in page in a real browser
 
-def test_sign_in_page_then_chat_then_sign_out_in_chromium(site):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium")
-    expect = sync_api.expect
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
-            page.set_default_timeout(30_000)
-            page.goto(site.url + "/")
-            assert "/signin?next=/" in page.url
-            page.get_by_label("User name").fill("ana")
-            page.get_by_label("Password").fill("wrong password")
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.locator("#rag-signin-error")).to_contain_text("Wrong user name or password")
-            ARTIFACTS = ROOT / "artifacts"
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "signin.png"))
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            box = page.get_by_label("Your question")
-            box.fill("When does the canteen open?")
-            box.press("Enter")
-            expect(page.locator('#rag-chat a[href*="#cite?"]').first).to_be_visible()
-            page.screenshot(path=str(ARTIFACTS / "chat-signed-in.png"))
-            cookie = next(c for c in page.context.cookies() if c["name"] == "rag_session")
-            assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
-            page.get_by_role("button", name="Sign out").click()
-            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-            page.goto(site.url + "/")
-            assert "/signin" in page.url
-        finally:
-            browser.close()
+def test_sign_in_page_then_chat_then_sign_out_in_chromium(site, browser):
+    from playwright.sync_api import expect
+
+    contexts = []
+    try:
+        contexts.append(browser.new_context(viewport={"width": 1100, "height": 800}, bypass_csp=True))
+        page = contexts[-1].new_page()
+        page.set_default_timeout(30_000)
+        page.goto(site.url + "/")
+        assert "/signin?next=/" in page.url
+        assert not AXE.exists() or axe_violations(page) == []   # axe-core: the sign-in page too
+        page.get_by_label("User name").fill("ana")
+        page.get_by_label("Password").fill("wrong password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#rag-signin-error")).to_contain_text("Wrong user name or password")
+        ARTIFACTS = ROOT / "artifacts"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "signin.png"))
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        box = page.get_by_label("Your question")
+        box.fill("When does the canteen open?")
+        box.press("Enter")
+        expect(page.locator('#rag-chat a[href*="#cite?"]').first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "chat-signed-in.png"))
+        cookie = next(c for c in page.context.cookies() if c["name"] == "rag_session")
+        assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax"
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        page.goto(site.url + "/")
+        assert "/signin" in page.url
+        for name, collection, chats in (("hana", "hr", 0), ("ana", "default", 1)):  # a fresh browser each
+            contexts.append(browser.new_context(viewport={"width": 1100, "height": 800}))
+            other = contexts[-1].new_page()
+            other.set_default_timeout(30_000)
+            other.goto(site.url + "/")
+            other.get_by_label("User name").fill(name)
+            other.get_by_label("Password").fill(PASSWORD)
+            other.get_by_role("button", name="Sign in").click()
+            expect(other.get_by_label("Collection")).to_have_value(collection)   # only what they may ask
+            expect(other.locator("#rag-past").get_by_text("When does the canteen open?", exact=True)).to_have_count(chats)
+    finally:
+        for ctx in contexts:
+            ctx.close()
 
 
-def test_widget_key_on_an_intranet_page_in_chromium(site, tmp_path):
+def test_widget_key_on_an_intranet_page_in_chromium(site, tmp_path, browser):
     """The widget with a publishable key on a page of another origin: asks, cites, opens the source; the
-    same key on a page of an origin it was not made for is refused by the browser (CSP frame-ancestors)."""
-    import functools
-    import http.server
-    import threading
+    same key on a page of an origin it was not made for is refused by the browser (CSP frame-ancestors),
+    and the widget says so."""
+    from playwright.sync_api import expect
 
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("no /usr/bin/chromium")
-    expect = sync_api.expect
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(tmp_path)))
-    httpd.RequestHandlerClass.log_message = lambda *a: None
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    intranet = f"http://127.0.0.1:{httpd.server_address[1]}"
-    _, key = site.accounts.create_key(["default"], "widget", [intranet])
-    html = (ROOT / "ui" / "widget" / "example.html").read_text("utf-8").replace("http://127.0.0.1:7860", site.url)
-    (tmp_path / "index.html").write_text(html.replace('data-accent="#0a7d55"', f'data-accent="#0a7d55" data-key="{key}"'))
-    _, other = site.accounts.create_key(["default"], "widget", ["https://elsewhere.example"])
-    (tmp_path / "other.html").write_text(html.replace('data-accent="#0a7d55"', f'data-accent="#0a7d55" data-key="{other}"'))
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    with static_site(tmp_path) as intranet:
+        _, key = site.accounts.create_key(["default"], "widget", [intranet])
+        html = (ROOT / "ui" / "widget" / "example.html").read_text("utf-8").replace("http://127.0.0.1:7860", site.url)
+        (tmp_path / "index.html").write_text(html.replace('data-accent="#0a7d55"', f'data-accent="#0a7d55" data-key="{key}"'))
+        _, other = site.accounts.create_key(["default"], "widget", ["https://elsewhere.example"])
+        (tmp_path / "other.html").write_text(html.replace('data-accent="#0a7d55"', f'data-accent="#0a7d55" data-key="{other}"'))
+        ctx = browser.new_context(viewport={"width": 1100, "height": 800})
         try:
-            page = browser.new_context(viewport={"width": 1100, "height": 800}).new_page()
+            page = ctx.new_page()
             page.set_default_timeout(30_000)
             page.goto(intranet + "/index.html")
-            page.locator("#rag-widget-button").click()
-            chat = page.frame_locator("#rag-widget-frame")
-            q = chat.get_by_label("Your question")
-            q.fill("When does the canteen open?")
-            q.press("Enter")
-            link = chat.locator(".rag-msg.bot a.rag-cite").first
-            expect(link).to_have_text("[1]")
+            chat, link = widget_ask(page, "When does the canteen open?")
             link.click()
             expect(chat.locator("mark.rag-cited")).to_contain_text("7:30")
             expect(chat.locator(".rag-fb")).to_have_count(0)  # widget keys do not write feedback
@@ -575,8 +569,7 @@ def test_widget_key_on_an_intranet_page_in_chromium(site, tmp_path):
             with page.expect_console_message(lambda m: "frame-ancestors" in m.text) as refused:
                 page.locator("#rag-widget-button").click()
             assert "blocked" in refused.value.text and "https://elsewhere.example" in refused.value.text
+            expect(page.locator("#rag-widget-refused")).to_contain_text("may not embed the chat")
             assert not any(f.url.startswith(site.url + "/embed") for f in page.frames)
         finally:
-            browser.close()
-            httpd.shutdown()
-
+            ctx.close()

@@ -168,9 +168,12 @@ def test_llama_index_can_use_the_embedder(embedder):
 
 
 def test_the_chats_example_questions_are_answered_from_the_corpus(tmp_path, embedder):
-    """The chat offers these on an empty conversation: each must get a cited answer, not a refusal."""
-    from ui.chat import EXAMPLES   # imports gradio: only here
+    """scripts/chat gives the demo collection these example questions, which the chat offers on an empty
+    conversation: each must get a cited answer, not a refusal."""
+    import re
 
+    EXAMPLES = re.findall(r'--example "([^"]+)"', (Path(__file__).resolve().parents[1] / "scripts" / "chat").read_text())
+    assert len(EXAMPLES) == 3
     rag = Rag(load_settings(data_dir=tmp_path / "data"), embedder=embedder)
     rag.ingest([Path(__file__).resolve().parents[1] / "corpus"])
     for question in EXAMPLES:

@@ -20,7 +20,7 @@ from rag.auth import ANONYMOUS
 from rag.errors import AccessDenied
 
 from .guard import principal_of
-from .render import citation_dict
+from .render import answer_dict, citation_dict
 
 log = logging.getLogger(__name__)
 DOC_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
@@ -130,10 +130,6 @@ def caller(rag, request):
     """Who is asking, for the library's access check: None (the open loopback mode) only when RAG_AUTH=none."""
     user = principal_of(request)
     return user if user or rag.settings.auth == "none" else ANONYMOUS
-
-
-def answer_dict(a) -> dict:
-    return {**a.to_dict(), "citations": [citation_dict(c) for c in a.citations]}
 
 
 def _event(kind: str, data: dict) -> str:

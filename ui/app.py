@@ -21,8 +21,7 @@ from fastapi.staticfiles import StaticFiles  # noqa: E402
 from rag import FeedbackLog, RagError  # noqa: E402
 from rag.errors import ConfigError  # noqa: E402
 
-from .api import invalid_request, router  # noqa: E402
-from .chat import EXAMPLES  # noqa: E402
+from .api import caller, invalid_request, router  # noqa: E402
 from .guard import Guard, principal_of  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ EMBED_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src '
              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
 API_THREADS = 32      # worker threads for sync routes (/api/ask): 8+ concurrent askers are served at once
 CHAT_CONCURRENCY = 8  # Gradio queue: chat events run concurrently per event
+ACCENT = "#2563eb"    # the product's accent: the chat's theme, style.css (--rag-accent) and the widget's default
 
 
 def embed_origins(setting: str) -> list[str]:
@@ -50,17 +50,47 @@ def origin_allowed(origin: str, patterns: list[str]) -> bool:
     return False
 
 
-def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | None = None):
-    """The FastAPI app for one Rag object (routes: /api/*, /healthz, /widget.js, /embed, / = Gradio chat),
-    every route behind the Guard (Host, body limit, sign-in, keys, rate limits)."""
+def browser_secret(data_dir: Path) -> str:
+    """The key encrypting each browser's conversation id in its localStorage, kept under the data dir so the
+    id (and the browser's saved chats) survive a restart."""
+    path = Path(data_dir) / "browser.secret"
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32), "utf-8")
+        path.chmod(0o600)
+    return path.read_text("utf-8").strip()
+
+
+def theme():
+    """The chat's Gradio theme: the accent, type and radii of ui/static/style.css (shared with the widget)."""
+    import gradio as gr
+
+    return gr.themes.Default(primary_hue="blue", neutral_hue="slate", radius_size="lg",
+                             font=["system-ui", "-apple-system", "Segoe UI", "sans-serif"],
+                             font_mono=["ui-monospace", "monospace"]).set(
+        button_primary_background_fill=ACCENT, button_primary_background_fill_hover="#1d4ed8",
+        button_primary_background_fill_dark="#60a5fa", button_primary_text_color_dark="#0b1220",
+        color_accent=ACCENT, body_background_fill="var(--rag-bg)", body_background_fill_dark="var(--rag-bg)",
+        block_background_fill="var(--rag-surface)", block_background_fill_dark="var(--rag-surface)",
+        body_text_color="var(--rag-fg)", body_text_color_dark="var(--rag-fg)", border_color_primary="var(--rag-border)",
+        border_color_primary_dark="var(--rag-border)", block_border_width="0px", layout_gap="0.5rem")
+
+
+def create_app(rag, feedback: FeedbackLog | None = None):
+    """The FastAPI app for one Rag object (routes: /api/*, /healthz, /widget.js, /widget/example, /embed,
+    / = Gradio chat), every route behind the Guard (Host, body limit, sign-in, keys, rate limits)."""
     import gradio as gr
 
     from rag.audit import AuditLog
     from rag.auth import Accounts
+    from rag.catalog import Catalog
+    from rag.chats import Chats
 
     from .chat import build_chat
 
-    examples = EXAMPLES if examples is None else examples
+    catalog = Catalog(rag.settings.data_dir)
     feedback = feedback or FeedbackLog(rag.settings.data_dir)
     origins = embed_origins(rag.settings.embed_origins)
     accounts = None if rag.settings.auth == "none" else Accounts(rag.settings.data_dir)
@@ -112,21 +142,31 @@ def create_app(rag, examples: list[str] | None = None, feedback: FeedbackLog | N
                             headers={"Cache-Control": "public, max-age=300"})
 
     page = (STATIC / "embed.html").read_text("utf-8")   # read once, not on every widget open
+    example_page = (WIDGET / "example.html").read_text("utf-8")
 
     @app.get("/embed", response_class=HTMLResponse, include_in_schema=False)
-    def embed(title: str = Query("Ask the sources", max_length=80)):
+    def embed(request: Request, title: str = Query("Ask the sources", max_length=80),
+              collection: str | None = Query(None, max_length=50)):
+        try:   # the collection's own examples, to those who may ask it; none rather than another's
+            examples = catalog.info(rag._collection(collection, caller(rag, request)))["examples"]
+        except RagError:
+            examples = []
         return page.replace("{title}", html.escape(title)).replace("{examples}", html.escape(json.dumps(examples)))
+
+    @app.get("/widget/example", response_class=HTMLResponse, include_in_schema=False)
+    def widget_example(request: Request):
+        """ui/widget/example.html with its script tag pointing at this server: the widget in one click."""
+        return example_page.replace("http://127.0.0.1:7860", str(request.base_url).rstrip("/"))
 
     app.mount("/ui-static", StaticFiles(directory=STATIC), name="ui-static")
 
-    demo = build_chat(rag, feedback, audit, examples).queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=64)
+    demo = build_chat(rag, feedback, audit, catalog, Chats(rag.settings.data_dir), browser_secret(rag.settings.data_dir))
+    demo = demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=64)
     head = ('<link rel="stylesheet" href="/ui-static/style.css">'
-            '<script src="/ui-static/sources.js" data-base="/"></script>')
-    theme = gr.themes.Default(font=["system-ui", "-apple-system", "Segoe UI", "sans-serif"],
-                              font_mono=["ui-monospace", "monospace"])
+            '<script src="/ui-static/sources.js" data-base="/"></script><script src="/ui-static/a11y.js"></script>')
     signed_in = None if accounts is None else (lambda request: getattr(principal_of(request), "name", None))
-    return gr.mount_gradio_app(app, demo, path="/", footer_links=["api"], ssr_mode=False, pwa=False,
-                               mcp_server=False, theme=theme, head=head, show_error=False,
+    return gr.mount_gradio_app(app, demo, path="/", footer_links=[], ssr_mode=False, pwa=False,
+                               mcp_server=False, theme=theme(), head=head, show_error=False,
                                auth_dependency=signed_in, max_file_size=rag.settings.max_body_bytes)
 
 
@@ -168,23 +208,40 @@ def warm_up(rag) -> None:
     try:
         rag.search("warm up", k=1)
     except RagError as e:
-        log.warning("nothing to warm up: %s", e)
+        print(f"rag: {' '.join(str(e).split())}", flush=True)  # e.g. the chat's collection is empty: say so now
     log.info("warm-up took %.1f s", time.perf_counter() - t0)
+
+
+def listen(host: str, port: int):
+    """The bound, listening socket `rag serve` will serve on: a busy port is reported before anything is
+    announced, and nothing can take the port between the check and serving."""
+    import socket
+
+    try:
+        return socket.create_server((host.strip("[]"), port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as e:
+        why = os.strerror(e.errno) if e.errno else str(e)
+        raise ConfigError(f"cannot listen on {host}:{port} ({why}); another program may be using it: "
+                          f"stop it, or pick another port, e.g. `rag serve --port {port + 1}`")
 
 
 def serve(rag, host: str = "127.0.0.1", port: int = 7860) -> int:
     """`rag serve`: build the app, warm up the models, run uvicorn until interrupted."""
-    import uvicorn
-
     import threading
+
+    import uvicorn
 
     for warning in check_serving(rag.settings, host):
         print(f"rag: {warning}", flush=True)
+    sock = listen(host, port)
     warm = threading.Thread(target=warm_up, args=(rag,), name="warm-up")
     warm.start()  # model loading overlaps with building the app (importing gradio); joined before serving
     app = create_app(rag)
     warm.join()
-    print(f"serving the chat on http://{host}:{port}/  (API docs: /api/docs, widget: /widget.js)", flush=True)
+    print(f"serving the chat on http://{host}:{port}/  (collection {rag.settings.collection}; API docs: /api/docs, "
+          f"widget: /widget.js, try it: /widget/example)", flush=True)
     # proxy_headers=False: X-Forwarded-For from a client must never change the peer address the Guard checks
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5, proxy_headers=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
+                            proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

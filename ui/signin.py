@@ -12,7 +12,7 @@ from .guard import COOKIE, _cookie
 log = logging.getLogger(__name__)
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in · Ask the sources</title><link rel="stylesheet" href="/ui-static/signin.css"></head>
+<title>Sign in · Ask the sources</title><link rel="stylesheet" href="/ui-static/style.css"><link rel="stylesheet" href="/ui-static/signin.css"></head>
 <body><main class="rag-signin">
 <h1>Ask the sources</h1>
 <p class="rag-sub">Answers quote your organisation's documents. Sign in to continue.</p>

@@ -8,9 +8,11 @@
   var headers = { "Content-Type": "application/json" };
   if (key) headers.Authorization = "Bearer " + key;
   var accent = params.get("accent") || "";
-  if (/^#[0-9a-fA-F]{3,8}$|^[a-zA-Z]{3,20}$/.test(accent)) document.documentElement.style.setProperty("--accent", accent);
+  if (/^#[0-9a-fA-F]{3,8}$|^[a-zA-Z]{3,20}$/.test(accent)) document.documentElement.style.setProperty("--rag-accent", accent);
   var history = [];  // this conversation's turns, for follow-up questions (gone on reload: a new conversation)
   var $ = function (id) { return document.getElementById(id); };
+  var THUMB_UP = ["M7 10v11", "M15 5.9 14 10h5.8a2 2 0 0 1 1.9 2.6l-2.3 7A2 2 0 0 1 17.5 21H4a1 1 0 0 1-1-1v-9a1 1 0 0 1 1-1h2.8a2 2 0 0 0 1.8-1.1L12 2a3.1 3.1 0 0 1 3 3.9z"];
+  var THUMB_DOWN = ["M17 14V3", "M9 18.1 10 14H4.2a2 2 0 0 1-1.9-2.6l2.3-7A2 2 0 0 1 6.5 3H20a1 1 0 0 1 1 1v9a1 1 0 0 1-1 1h-2.8a2 2 0 0 0-1.8 1.1L12 22a3.1 3.1 0 0 1-3-3.9z"];
   var log = $("rag-log"), form = $("rag-form"), q = $("rag-q"), notice = $("rag-notice"), exs = $("rag-examples");
 
   function el(tag, cls, text) {
@@ -58,7 +60,9 @@
     input.type = "text";
     input.placeholder = "Comment (optional)";
     input.setAttribute("aria-label", "Comment on this answer (optional)");
-    var up = el("button", null, "👍"), down = el("button", null, "👎");
+    var up = el("button", "rag-thumb"), down = el("button", "rag-thumb");
+    up.append(window.ragIcon(THUMB_UP));
+    down.append(window.ragIcon(THUMB_DOWN));
     up.type = down.type = "button";
     up.setAttribute("aria-label", "Helpful");
     down.setAttribute("aria-label", "Not helpful");
@@ -137,9 +141,18 @@
   q.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); ask(q.value); }
   });
+  var framed = window.parent !== window;
+  function closeWidget() { window.parent.postMessage({ rag: "close" }, "*"); }
   document.addEventListener("keydown", function (ev) {  // Escape inside the widget closes it (see widget.js)
-    if (ev.key === "Escape" && window.parent !== window) window.parent.postMessage({ rag: "close" }, "*");
+    if (ev.key === "Escape" && framed) closeWidget();
   });
+  if (framed) {
+    window.parent.postMessage({ rag: "ready" }, "*");   // widget.js: this page may be framed here
+    var x = $("rag-close-widget");
+    x.hidden = false;
+    x.append(window.ragIcon(["M6 6l12 12", "M18 6L6 18"]));
+    x.onclick = closeWidget;
+  }
   $("rag-new").onclick = function () {
     history = [];
     log.replaceChildren();

@@ -1,8 +1,13 @@
-/* Citation links (#cite?d=..&s=..&e=..&n=..&l=..&c=..) open the source panel: the stored text, shown as
-   text (never HTML), with the cited span highlighted and scrolled into view. Used by / and /embed. */
+/* Citation links (#cite?d=..&s=..&e=..&n=..&l=..&c=..) open the source drawer (a side drawer on wide screens,
+   a bottom sheet on phones): a header that stays in view (title, date, locator, close) above the stored text,
+   shown as text (never HTML), with the cited span softly highlighted and scrolled into view. The drawer
+   follows the latest clicked citation and closes on Escape or its close button, giving focus back to the
+   citation. Used by / and /embed. */
 (function () {
   "use strict";
   var base = (document.currentScript && document.currentScript.dataset.base) || "/";
+  var SVG = "http://www.w3.org/2000/svg";
+  var opener = null, token = 0;
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -11,13 +16,51 @@
     return e;
   }
 
+  function icon(paths) {  // an inline SVG icon (stroke paths on a 24-unit grid), hidden from screen readers
+    var s = document.createElementNS(SVG, "svg");
+    s.setAttribute("viewBox", "0 0 24 24");
+    s.setAttribute("aria-hidden", "true");
+    s.setAttribute("class", "rag-svg");
+    paths.forEach(function (d) {
+      var p = document.createElementNS(SVG, "path");
+      p.setAttribute("d", d);
+      s.append(p);
+    });
+    return s;
+  }
+  window.ragIcon = icon;
+
   function panel() { return document.getElementById("rag-source-panel"); }
+
+  function close() {
+    var box = panel();
+    if (!box || box.hidden) return;
+    box.hidden = true;
+    box.replaceChildren();
+    document.documentElement.classList.remove("rag-drawer-open");
+    if (opener && document.contains(opener)) opener.focus();
+    opener = null;
+  }
+
+  function frame(box, head, body) {
+    var bar = el("div", "rag-source-bar");
+    var x = el("button", "rag-close");
+    x.type = "button";
+    x.setAttribute("aria-label", "Close the source");
+    x.append(icon(["M6 6l12 12", "M18 6L6 18"]));
+    x.onclick = close;
+    bar.append(head, x);
+    box.replaceChildren(bar, body);
+    box.hidden = false;
+    document.documentElement.classList.add("rag-drawer-open");
+  }
 
   async function show(p) {
     var box = panel();
     if (!box) return;
+    var mine = ++token;   // a later click wins over a slower earlier one
     var s = parseInt(p.get("s"), 10) || 0, e = parseInt(p.get("e"), 10) || 0, col = p.get("c") || "";
-    box.replaceChildren(el("p", "rag-hint", "Loading the source…"));
+    frame(box, el("header", "rag-source-head"), el("p", "rag-hint", "Loading the source…"));
     var doc;
     try {
       var r = await fetch(base + "api/sources/" + encodeURIComponent(p.get("d") || "") +
@@ -26,33 +69,50 @@
       doc = await r.json();
       if (!r.ok) throw new Error(doc.detail || ("HTTP " + r.status));
     } catch (err) {
-      box.replaceChildren(el("p", "rag-error", "Could not load the source: " + err.message));
+      if (mine === token) frame(box, el("header", "rag-source-head"), el("p", "rag-error", "Could not load the source: " + err.message));
       return;
     }
+    if (mine !== token) return;
     var head = el("header", "rag-source-head");
     head.append(el("h3", null, "[" + (p.get("n") || "?") + "] " + doc.title));
     head.append(el("p", "rag-meta", [doc.date, p.get("l"), doc.source].filter(Boolean).join(" · ")));
+    if (/^https?:\/\//.test(doc.origin || "")) {
+      var orig = el("a", "rag-original", "Open the original");
+      orig.href = doc.origin;
+      orig.target = "_blank";
+      orig.rel = "noopener noreferrer";
+      head.append(orig);
+    }
     var body = el("div", "rag-text");
+    body.tabIndex = 0;
+    body.setAttribute("aria-label", "Source text");
     var mark = el("mark", "rag-cited", doc.text.slice(s, e));
     mark.id = "rag-cited";
     mark.tabIndex = -1;
     body.append(document.createTextNode(doc.text.slice(0, s)), mark, document.createTextNode(doc.text.slice(e)));
-    box.replaceChildren(head, body);
-    mark.scrollIntoView({ block: "center" });
+    frame(box, head, body);
+    // only the text scrolls: the header stays in view; the passage starts a little below its top
+    body.scrollTop = Math.max(0, mark.offsetTop - body.offsetTop - body.clientHeight / 4);
     mark.focus({ preventScroll: true });
   }
 
-  window.ragClearSource = function () {
-    var box = panel();
-    if (box) box.replaceChildren(el("p", "rag-hint", "Click a citation such as [1] to see the passage in its source."));
-  };
+  window.ragClearSource = close;
 
   document.addEventListener("click", function (ev) {
     var a = ev.target && ev.target.closest && ev.target.closest('a[href*="#cite?"]');
     if (!a) return;
     ev.preventDefault();
     ev.stopPropagation();
+    opener = a;
     var href = a.getAttribute("href");
     show(new URLSearchParams(href.slice(href.indexOf("#cite?") + 6)));
+  }, true);
+
+  document.addEventListener("keydown", function (ev) {
+    var box = panel();
+    if (ev.key === "Escape" && box && !box.hidden) {
+      ev.stopPropagation();   // the widget's own Escape (close the widget) waits for the next press
+      close();
+    }
   }, true);
 })();

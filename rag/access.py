@@ -5,35 +5,32 @@ is closed to every principal (deny by default); `None` as the user means the ope
 CLI, scripts, evals), who may use everything, as they can read the data dir anyway."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from .auth import NAME, Principal
-from .db import Database
+from .db import Database, connect
 from .errors import AccessDenied, RagError
 
 EVERYONE = "*"  # a grant to group '*' opens a collection to every signed-in user
-_SCHEMA = """CREATE TABLE IF NOT EXISTS grants (collection TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('group', 'user')),
-    name TEXT NOT NULL, PRIMARY KEY (collection, kind, name));"""
 
 
 class Access:
-    def __init__(self, data_dir: str | Path, open_to_all: bool = False):
-        self.open = open_to_all  # RAG_AUTH=none: no checks, and no state file is created
-        self.db = None if open_to_all else Database(data_dir, _SCHEMA)
+    def __init__(self, where, open_to_all: bool = False):
+        """`where`: a Database, a Settings (RAG_DATABASE_URL or its data dir) or a data dir."""
+        self.open = open_to_all  # RAG_AUTH=none: no checks, and the database is not even opened
+        self.db: Database | None = None if open_to_all else connect(where)
 
     def grant(self, collection: str, groups: list[str] = (), users: list[str] = ()) -> None:
         for kind, names in (("group", groups), ("user", users)):
             for name in names:
                 if not (NAME.match(name) or (kind == "group" and name == EVERYONE)):
                     raise RagError(f"bad {kind} name {name!r}: use letters, digits and . _ @ -")
-                self.db.execute("INSERT OR IGNORE INTO grants (collection, kind, name) VALUES (?, ?, ?)",
-                                (collection, kind, name))
+                self.db.execute("INSERT INTO grants (collection, kind, name) VALUES (:collection, :kind, :name) "
+                                "ON CONFLICT DO NOTHING", collection=collection, kind=kind, name=name)
 
     def revoke(self, collection: str, groups: list[str] = (), users: list[str] = ()) -> None:
         for kind, names in (("group", groups), ("user", users)):
             for name in names:
-                self.db.execute("DELETE FROM grants WHERE collection = ? AND kind = ? AND name = ?",
-                                (collection, kind, name))
+                self.db.execute("DELETE FROM grants WHERE collection = :collection AND kind = :kind AND name = :name",
+                                collection=collection, kind=kind, name=name)
 
     def grants(self) -> dict[str, dict[str, list[str]]]:
         """collection -> {"groups": [...], "users": [...]}."""
@@ -47,7 +44,7 @@ class Access:
             return True
         if user.kind != "user":  # keys: exactly the collections they were made for
             return collection in (user.collections or ())
-        rows = self.db.rows("SELECT kind, name FROM grants WHERE collection = ?", (collection,))
+        rows = self.db.rows("SELECT kind, name FROM grants WHERE collection = :collection", collection=collection)
         return any((r["kind"] == "user" and r["name"] == user.name)
                    or (r["kind"] == "group" and (r["name"] == EVERYONE or r["name"] in user.groups)) for r in rows)
 

@@ -52,7 +52,7 @@ class Rag:
         """Who may use which collection (rag.access); everyone when RAG_AUTH=none."""
         if self._access is None:
             from .access import Access
-            self._access = Access(self.settings.data_dir, open_to_all=self.settings.auth == "none")
+            self._access = Access(self.settings, open_to_all=self.settings.auth == "none")
         return self._access
 
     @property

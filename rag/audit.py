@@ -1,6 +1,6 @@
 """Audit log: who asked what, what was answered and cited, who read which source, who was refused.
 
-Rows live in `<data_dir>/state.sqlite3` (rag.db) and are kept RAG_AUDIT_DAYS days (0: for ever)."""
+Rows live in the state database (rag.db) and are kept RAG_AUDIT_DAYS days (0: for ever)."""
 from __future__ import annotations
 
 import csv
@@ -8,30 +8,15 @@ import io
 import json
 import logging
 import time
-from pathlib import Path
 
-from .db import Database
+from .db import Database, connect, quoted
 from .feedback import csv_cell
 
 log = logging.getLogger(__name__)
 FIELDS = ("id", "time", "user", "client", "action", "collection", "question", "answer", "refused", "citations",
           "doc_id", "detail")
 ACTIONS = ("ask", "read", "denied")
-_SCHEMA = """CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,        -- UTC, ISO 8601
-    user TEXT,                 -- user name or key:ID; NULL with RAG_AUTH=none
-    client TEXT,               -- the caller's address
-    action TEXT NOT NULL,      -- ask | read | denied
-    collection TEXT,
-    question TEXT,
-    answer TEXT,
-    refused INTEGER,
-    citations TEXT,            -- JSON [{n, source, start, end}] of the answer
-    doc_id TEXT,               -- the source read
-    detail TEXT                -- why a request was denied
-);
-CREATE INDEX IF NOT EXISTS audit_time ON audit (time);"""
+
 
 
 def _now(offset_s: float = 0) -> str:
@@ -39,8 +24,10 @@ def _now(offset_s: float = 0) -> str:
 
 
 class AuditLog:
-    def __init__(self, data_dir: str | Path, days: int = 90):
-        self.db, self.days, self._purged = Database(data_dir, _SCHEMA), days, 0.0
+    def __init__(self, where, days: int = 90):
+        """`where`: a Database, a Settings (RAG_DATABASE_URL or its data dir) or a data dir."""
+        self.db: Database = connect(where)
+        self.days, self._purged = days, 0.0
 
     def asked(self, user: str | None, client: str | None, collection: str, answer) -> None:
         """One answered (or refused) question; `answer` is a rag Answer."""
@@ -58,8 +45,8 @@ class AuditLog:
 
     def _add(self, **row) -> None:
         row = {"time": _now(), **row}
-        self.db.execute(f"INSERT INTO audit ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                        tuple(row.values()))
+        self.db.execute(f"INSERT INTO audit ({', '.join(map(quoted, row))}) VALUES ({', '.join(':' + k for k in row)})",
+                        **row)
         if time.time() - self._purged > 3600:
             self.purge()
 
@@ -68,13 +55,14 @@ class AuditLog:
         self._purged = time.time()
         if not self.days:
             return 0
-        gone = self.db.execute("DELETE FROM audit WHERE time < ?", (_now(-self.days * 86400),))
+        gone = self.db.execute("DELETE FROM audit WHERE time < :before", before=_now(-self.days * 86400))
         if gone:
             log.info("audit: %d rows older than %d days removed", gone, self.days)
         return gone
 
     def rows(self, since: str | None = None) -> list[dict]:
-        out = self.db.rows(f"SELECT {', '.join(FIELDS)} FROM audit WHERE time >= ? ORDER BY id", (since or "",))
+        out = self.db.rows(f"SELECT {', '.join(map(quoted, FIELDS))} FROM audit WHERE time >= :since ORDER BY id",
+                           since=since or "")
         for r in out:
             r["citations"] = json.loads(r["citations"]) if r["citations"] else None
             r["refused"] = None if r["refused"] is None else bool(r["refused"])

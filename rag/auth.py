@@ -1,7 +1,7 @@
 """Who is asking: the `Principal` type, local password users, sign-in sessions and API keys.
 
 Passwords are bcrypt hashes; session tokens and API keys are 256-bit random secrets stored as SHA-256
-hashes (a stolen database gives no usable token). State lives in `rag.db.Database`."""
+hashes (a stolen database gives no usable token). State lives in the state database (`rag.db`)."""
 from __future__ import annotations
 
 import functools
@@ -11,20 +11,13 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .db import Database
+from .db import Database, connect
 from .errors import RagError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 8
 KEY_PREFIX = {"api": "rag_", "widget": "ragpk_"}  # widget keys are publishable: they sit in intranet pages
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, hash TEXT NOT NULL, groups TEXT NOT NULL, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, expires REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, hash TEXT NOT NULL, kind TEXT NOT NULL,
-    collections TEXT NOT NULL, origins TEXT NOT NULL, label TEXT, created REAL NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -59,10 +52,11 @@ def _split(text: str | None) -> list[str]:
 
 
 class Accounts:
-    """Users, sessions and keys in `<data_dir>/state.sqlite3`."""
+    """Users, sessions and keys in the state database."""
 
-    def __init__(self, data_dir: str | Path):
-        self.db = Database(data_dir, _SCHEMA)
+    def __init__(self, where):
+        """`where`: a Database, a Settings (RAG_DATABASE_URL or its data dir) or a data dir."""
+        self.db: Database = connect(where)
 
     # ------------------------------------------------------------ users
     def add_user(self, name: str, password: str, groups: list[str] | str = ()) -> None:
@@ -78,14 +72,15 @@ class Accounts:
             if not NAME.match(g):
                 raise RagError(f"bad group name {g!r}: use letters, digits and . _ @ -")
         pw = bcrypt.hashpw(_bytes(password), bcrypt.gensalt()).decode()
-        self.db.execute("INSERT OR REPLACE INTO users (name, hash, groups, created) VALUES (?, ?, ?, ?)",
-                        (name, pw, ",".join(groups), time.time()))
-        self.db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+        self.db.execute("INSERT INTO users (name, hash, groups, created) VALUES (:name, :hash, :groups, :created) "
+                        "ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, groups = excluded.groups, "
+                        "created = excluded.created", name=name, hash=pw, groups=",".join(groups), created=time.time())
+        self.db.execute('DELETE FROM sessions WHERE "user" = :name', name=name)
 
     def remove_user(self, name: str) -> None:
-        if not self.db.execute("DELETE FROM users WHERE name = ?", (name,)):
+        if not self.db.execute("DELETE FROM users WHERE name = :name", name=name):
             raise RagError(f"no user {name!r}; `rag users list` shows who exists")
-        self.db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+        self.db.execute('DELETE FROM sessions WHERE "user" = :name', name=name)
 
     def users(self) -> list[dict]:
         return [{"name": r["name"], "groups": _split(r["groups"]),
@@ -93,14 +88,14 @@ class Accounts:
                 for r in self.db.rows("SELECT name, groups, created FROM users ORDER BY name")]
 
     def user(self, name: str) -> Principal | None:
-        row = self.db.one("SELECT name, groups FROM users WHERE name = ?", (name,))
+        row = self.db.one("SELECT name, groups FROM users WHERE name = :name", name=name)
         return Principal(row["name"], frozenset(_split(row["groups"]))) if row else None
 
     def check_password(self, name: str, password: str) -> Principal | None:
         """The user when the password is right, else None (same work either way: no user enumeration)."""
         import bcrypt
 
-        row = self.db.one("SELECT hash FROM users WHERE name = ?", (name,)) if NAME.match(name or "") else None
+        row = self.db.one("SELECT hash FROM users WHERE name = :name", name=name) if NAME.match(name or "") else None
         stored = row["hash"].encode() if row else _dummy_hash()
         ok = bcrypt.checkpw(_bytes(password), stored)
         return self.user(name) if ok and row else None
@@ -109,17 +104,18 @@ class Accounts:
     def start_session(self, user: Principal, hours: float) -> str:
         token = secrets.token_urlsafe(32)
         now = time.time()
-        self.db.execute("DELETE FROM sessions WHERE expires < ?", (now,))
-        self.db.execute("INSERT INTO sessions (hash, user, expires) VALUES (?, ?, ?)",
-                        (_digest(token), user.name, now + hours * 3600))
+        self.db.execute("DELETE FROM sessions WHERE expires < :now", now=now)
+        self.db.execute('INSERT INTO sessions (hash, "user", expires) VALUES (:hash, :user, :expires)',
+                        hash=_digest(token), user=user.name, expires=now + hours * 3600)
         return token
 
     def session(self, token: str) -> Principal | None:
-        row = self.db.one("SELECT user FROM sessions WHERE hash = ? AND expires > ?", (_digest(token), time.time()))
+        row = self.db.one('SELECT "user" FROM sessions WHERE hash = :hash AND expires > :now', hash=_digest(token),
+                          now=time.time())
         return self.user(row["user"]) if row else None
 
     def end_session(self, token: str) -> None:
-        self.db.execute("DELETE FROM sessions WHERE hash = ?", (_digest(token),))
+        self.db.execute("DELETE FROM sessions WHERE hash = :hash", hash=_digest(token))
 
     # ------------------------------------------------------------ keys
     def create_key(self, collections: list[str], kind: str = "api", origins: list[str] = (),
@@ -133,12 +129,13 @@ class Accounts:
         key_id, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
         key = f"{KEY_PREFIX[kind]}{key_id}_{secret}"
         self.db.execute("INSERT INTO keys (id, hash, kind, collections, origins, label, created) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (key_id, _digest(key), kind, ",".join(sorted(set(collections))),
-                                                        " ".join(origins), label, time.time()))
+                        "VALUES (:id, :hash, :kind, :collections, :origins, :label, :created)", id=key_id,
+                        hash=_digest(key), kind=kind, collections=",".join(sorted(set(collections))),
+                        origins=" ".join(origins), label=label, created=time.time())
         return key_id, key
 
     def revoke_key(self, key_id: str) -> None:
-        if not self.db.execute("DELETE FROM keys WHERE id = ?", (key_id,)):
+        if not self.db.execute("DELETE FROM keys WHERE id = :id", id=key_id):
             raise RagError(f"no key with id {key_id!r}; `rag keys list` shows the ids")
 
     def keys(self) -> list[dict]:
@@ -150,7 +147,7 @@ class Accounts:
     def key(self, key: str) -> Principal | None:
         """The principal a presented key stands for, or None for an unknown or revoked key."""
         m = re.fullmatch(r"(rag_|ragpk_)([0-9a-f]{8})_[A-Za-z0-9_-]{20,100}", key or "")
-        row = self.db.one("SELECT * FROM keys WHERE id = ?", (m.group(2),)) if m else None
+        row = self.db.one("SELECT * FROM keys WHERE id = :id", id=m.group(2)) if m else None
         if not row or not hmac.compare_digest(row["hash"], _digest(key)):
             return None
         return Principal(f"key:{row['id']}", kind=row["kind"] if row["kind"] == "widget" else "key",

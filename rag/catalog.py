@@ -4,19 +4,17 @@ none shows none: never another collection's examples."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from .db import Database
+from .db import Database, connect
 from .errors import RagError
 
 MAX_EXAMPLES, MAX_DESCRIPTION, MAX_EXAMPLE = 6, 500, 200
-_SCHEMA = """CREATE TABLE IF NOT EXISTS collection_info (collection TEXT PRIMARY KEY, description TEXT NOT NULL,
-    examples TEXT NOT NULL);"""
 
 
 class Catalog:
-    def __init__(self, data_dir: str | Path):
-        self.db = Database(data_dir, _SCHEMA)
+    def __init__(self, where):
+        """`where`: a Database, a Settings (RAG_DATABASE_URL or its data dir) or a data dir."""
+        self.db: Database = connect(where)
 
     def describe(self, collection: str, description: str | None = None, examples: list[str] | None = None) -> dict:
         """Set a collection's description and/or example questions (None keeps what is stored); returns both."""
@@ -30,13 +28,16 @@ class Catalog:
             if len(examples) > MAX_EXAMPLES or any(len(e) > MAX_EXAMPLE for e in examples):
                 raise RagError(f"give at most {MAX_EXAMPLES} example questions of at most {MAX_EXAMPLE} characters")
             info["examples"] = examples
-        self.db.execute("INSERT OR REPLACE INTO collection_info (collection, description, examples) VALUES (?, ?, ?)",
-                        (collection, info["description"], json.dumps(info["examples"], ensure_ascii=False)))
+        self.db.execute("INSERT INTO collection_info (collection, description, examples) VALUES (:collection, "
+                        ":description, :examples) ON CONFLICT (collection) DO UPDATE SET description = "
+                        "excluded.description, examples = excluded.examples", collection=collection,
+                        description=info["description"], examples=json.dumps(info["examples"], ensure_ascii=False))
         return info
 
     def info(self, collection: str) -> dict:
         """{"description": str, "examples": [str]} of a collection; empty when nobody described it."""
-        row = self.db.one("SELECT description, examples FROM collection_info WHERE collection = ?", (collection,))
+        row = self.db.one("SELECT description, examples FROM collection_info WHERE collection = :collection",
+                          collection=collection)
         return {"description": row["description"], "examples": json.loads(row["examples"])} if row else \
             {"description": "", "examples": []}
 

@@ -104,7 +104,7 @@ def _write(text: str, out: str | None, what: str) -> int:
 
 def cmd_feedback(rag, a):
     from .feedback import FeedbackLog
-    return _write(FeedbackLog(rag.settings.data_dir).export(a.format), a.out, "feedback")
+    return _write(FeedbackLog(rag.settings).export(a.format), a.out, "feedback")
 
 
 def _names(text: str | None) -> list[str]:
@@ -113,7 +113,7 @@ def _names(text: str | None) -> list[str]:
 
 def cmd_users(rag, a):
     from .auth import Accounts
-    accounts = Accounts(rag.settings.data_dir)
+    accounts = Accounts(rag.settings)
     if a.users_command == "add":
         if sys.stdin.isatty():
             import getpass
@@ -136,7 +136,7 @@ def cmd_users(rag, a):
 
 def cmd_keys(rag, a):
     from .auth import Accounts
-    accounts = Accounts(rag.settings.data_dir)
+    accounts = Accounts(rag.settings)
     if a.keys_command == "create":
         names = _names(a.collection) or [rag.settings.collection]
         for name in names:
@@ -158,7 +158,7 @@ def cmd_keys(rag, a):
 
 def cmd_access(rag, a):
     from .access import Access
-    access = Access(rag.settings.data_dir)
+    access = Access(rag.settings)
     if a.access_command in ("grant", "revoke"):
         name = rag._collection(a.name)
         if not (a.groups or a.users):
@@ -171,7 +171,7 @@ def cmd_access(rag, a):
 
 def cmd_collections(rag, a):
     from .catalog import Catalog
-    catalog = Catalog(rag.settings.data_dir)
+    catalog = Catalog(rag.settings)
     if a.collections_command == "describe":
         if a.description is None and a.example is None and not a.no_examples:
             raise RagError("say what to set: --description TEXT and/or --example QUESTION (repeatable), or "
@@ -195,7 +195,7 @@ def cmd_gaps(rag, a):
     from .feedback import FeedbackLog
     from .gaps import eval_case, export, report
     groups = report(AuditLog(rag.settings.data_dir, rag.settings.audit_days).rows(),
-                    FeedbackLog(rag.settings.data_dir).rows(), a.since)
+                    FeedbackLog(rag.settings).rows(), a.since)
     if a.eval:
         picked = [g for g in groups if g["id"] in set(a.id or [])]
         if not picked or len(picked) < len(set(a.id or [])):
@@ -221,7 +221,7 @@ def cmd_gaps(rag, a):
 
 def cmd_audit(rag, a):
     from .audit import AuditLog
-    return _write(AuditLog(rag.settings.data_dir, rag.settings.audit_days).export(a.format, a.since), a.out,
+    return _write(AuditLog(rag.settings, rag.settings.audit_days).export(a.format, a.since), a.out,
                   "audit log")
 
 

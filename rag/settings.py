@@ -18,6 +18,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".rag"), description="Where the index, feedback and logs live.")
     chroma_url: str | None = Field(None, description="Use a Chroma server (e.g. http://127.0.0.1:8000) instead of the embedded store.")
+    database_url: str | None = Field(None, max_length=2000, description="Database of the app's own state (feedback, users, sessions, keys, access grants, audit log), e.g. postgresql://USER:PASSWORD@HOST:5432/NAME, shared by every replica; unset: SQLite in DATA_DIR/state.sqlite3.")
     collection: str = Field("default", max_length=50, pattern=f"^{COLLECTION_NAME.pattern}$",
                             description="Collection used when a command gets no --collection.")
     corpus_dir: Path = Field(Path("corpus"), description="Folder ingested when `rag ingest` gets no path.")

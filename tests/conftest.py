@@ -193,6 +193,28 @@ def make_rag(request, tmp_path, embedder):
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL server for the session (evals/benchmarks/postgres.py)."""
+    from evals.benchmarks.postgres import Postgres
+
+    with Postgres() as pg:
+        yield pg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(request, tmp_path, monkeypatch):
+    """Where the app's state lives, once per database: a data dir (SQLite in it) or a fresh PostgreSQL
+    database, whose URL is also put in RAG_DATABASE_URL for code that reads the settings."""
+    if request.param == "sqlite":
+        return tmp_path
+    from rag.db import connect
+
+    url = request.getfixturevalue("postgres").create(f"t{time.time_ns()}")
+    monkeypatch.setenv("RAG_DATABASE_URL", url)
+    return connect(load_settings(data_dir=tmp_path))
+
+
+@pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory) -> Path:
     return build_corpus(tmp_path_factory.mktemp("corpus") / "docs")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import sqlite3
 import time
 from pathlib import Path
 
@@ -25,8 +24,16 @@ PASSWORD = "correct horse battery"
 
 # ---------------------------------------------------------------- units
 
-def test_passwords_sessions_and_keys_are_stored_hashed(tmp_path):
-    accounts = Accounts(tmp_path)
+def dump(where) -> str:
+    """Every row of every state table, as text."""
+    from rag.db import connect
+
+    db = connect(where)
+    return "\n".join(str(r) for t in ("users", "sessions", "keys") for r in db.rows(f"SELECT * FROM {t}"))
+
+
+def test_passwords_sessions_and_keys_are_stored_hashed(state):
+    accounts = Accounts(state)
     accounts.add_user("ana", PASSWORD, "staff, hr")
     assert accounts.check_password("ana", PASSWORD) == Principal("ana", frozenset({"staff", "hr"}))
     assert accounts.check_password("ana", "wrong password") is None
@@ -37,8 +44,8 @@ def test_passwords_sessions_and_keys_are_stored_hashed(tmp_path):
     assert accounts.session(token).name == "ana" and accounts.session(token + "x") is None
     key_id, key = accounts.create_key(["default"])
     assert key.startswith(f"rag_{key_id}_") and accounts.key(key).collections == {"default"}
-    dump = "\n".join(str(r) for r in sqlite3.connect(tmp_path / "state.sqlite3").iterdump())
-    assert PASSWORD not in dump and token not in dump and key not in dump  # only hashes are kept
+    rows = dump(state)
+    assert PASSWORD[:8] not in rows and token not in rows and key not in rows and key_id in rows  # only hashes
     accounts.revoke_key(key_id)
     assert accounts.key(key) is None
     accounts.add_user("ana", "a new password")  # a new password ends the old sessions
@@ -47,8 +54,8 @@ def test_passwords_sessions_and_keys_are_stored_hashed(tmp_path):
     assert accounts.users() == [] and accounts.check_password("ana", "a new password") is None
 
 
-def test_access_is_denied_by_default_and_granted_per_group_user_or_key(tmp_path):
-    access = Access(tmp_path)
+def test_access_is_denied_by_default_and_granted_per_group_user_or_key(state):
+    access = Access(state)
     staff, eve = Principal("ana", frozenset({"staff"})), Principal("eve", frozenset({"guests"}))
     assert not access.allowed(staff, "default") and not access.allowed(ANONYMOUS, "default")
     access.grant("default", groups=["staff"])
@@ -60,7 +67,7 @@ def test_access_is_denied_by_default_and_granted_per_group_user_or_key(tmp_path)
     assert access.allowed(key, "hr") and not access.allowed(key, "default")
     with pytest.raises(AccessDenied, match="rag access grant hr --users ana"):
         access.check(staff, "hr")
-    assert Access(tmp_path, open_to_all=True).allowed(ANONYMOUS, "hr")
+    assert Access(state, open_to_all=True).allowed(ANONYMOUS, "hr")
 
 
 def test_rate_limiter_refills_on_its_clock():
@@ -74,8 +81,8 @@ def test_rate_limiter_refills_on_its_clock():
     assert limiter.take("ana") == 0 and limiter.take("ana") > 0
 
 
-def test_csv_export_neutralises_formulas(tmp_path):
-    log = FeedbackLog(tmp_path)
+def test_csv_export_neutralises_formulas(state):
+    log = FeedbackLog(state)
     for q in ["=cmd|' /C calc'!A0", "+HYPERLINK(\"http://x\")", "-2+3", "@SUM(A1)", "\tx", "\rx", "fine = ok"]:
         log.add(q, "a", "up")
     import csv
@@ -100,14 +107,14 @@ def test_serving_without_sign_in_only_on_loopback(tmp_path, capsys):
         check_serving(load_settings(data_dir=tmp_path, auth="proxy"), "0.0.0.0")
 
 
-def test_cli_users_keys_and_access(tmp_path, monkeypatch, capsys):
+def test_cli_users_keys_and_access(state, tmp_path, monkeypatch, capsys):
     from rag.cli import main
 
     d = ["--data-dir", str(tmp_path)]
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert main(d + ["users", "add", "ana", "--groups", "staff,hr"]) == 0
     assert main(d + ["users", "list"]) == 0 and "ana  groups: hr, staff" in capsys.readouterr().out
-    assert Accounts(tmp_path).check_password("ana", PASSWORD)
+    assert Accounts(state).check_password("ana", PASSWORD)
     assert main(d + ["keys", "create", "--collection", "hr"]) == 0
     out = capsys.readouterr()
     key = out.out.strip()
@@ -116,7 +123,7 @@ def test_cli_users_keys_and_access(tmp_path, monkeypatch, capsys):
     assert main(d + ["access", "grant", "hr", "--groups", "hr"]) == 0
     assert "hr  groups: hr  users: -" in capsys.readouterr().out
     assert main(d + ["users", "remove", "nobody"]) == 2 and "rag users list" in capsys.readouterr().err
-    assert main(d + ["keys", "revoke", key.split("_")[1]]) == 0 and Accounts(tmp_path).key(key) is None
+    assert main(d + ["keys", "revoke", key.split("_")[1]]) == 0 and Accounts(state).key(key) is None
 
 
 # ---------------------------------------------------------------- the real app, RAG_AUTH=password
@@ -354,13 +361,6 @@ def test_audit_log_records_asks_reads_and_refusals(site, tmp_path):
                  "--out", str(out)]) == 0
     exported = list(csv.DictReader(out.open(newline="")))
     assert any(r["question"] == "'=HYPERLINK(1)" for r in exported)  # formulas neutralised here too
-    old = AuditLog(tmp_path / "retention", days=30)
-    old.db.execute("INSERT INTO audit (time, action) VALUES ('2000-01-01T00:00:00Z', 'ask')")
-    old.read("ana", None, "hr", "doc")  # writing purges rows past the retention (at most once an hour)
-    assert [r["action"] for r in old.rows()] == ["read"]
-    old.db.execute("INSERT INTO audit (time, action) VALUES ('2000-01-01T00:00:00Z', 'ask')")
-    assert old.purge() == 1 and [r["action"] for r in old.rows()] == ["read"]
-    assert json.loads(old.export("jsonl"))["doc_id"] == "doc"
 
 
 # ---------------------------------------------------------------- limits and hygiene (open mode)

@@ -185,7 +185,7 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
 def router(rag, feedback, audit=None) -> APIRouter:
     from rag.audit import AuditLog
 
-    audit = audit or AuditLog(rag.settings.data_dir, rag.settings.audit_days)
+    audit = audit or AuditLog(rag.settings, rag.settings.audit_days)
     r = APIRouter()
     errors = {400: {"model": ErrorOut}, 401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
               429: {"model": ErrorOut}}

@@ -15,11 +15,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 from fastapi import FastAPI, Query, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import FileResponse, HTMLResponse, Response  # noqa: E402
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 
 from rag import FeedbackLog, RagError  # noqa: E402
-from rag.errors import ConfigError  # noqa: E402
+from rag.errors import ConfigError, Unavailable  # noqa: E402
 
 from .api import caller, invalid_request, router  # noqa: E402
 from .guard import Guard, principal_of  # noqa: E402
@@ -90,11 +90,11 @@ def create_app(rag, feedback: FeedbackLog | None = None):
 
     from .chat import build_chat
 
-    catalog = Catalog(rag.settings.data_dir)
-    feedback = feedback or FeedbackLog(rag.settings.data_dir)
+    catalog = Catalog(rag.settings)
+    feedback = feedback or FeedbackLog(rag.settings)
     origins = embed_origins(rag.settings.embed_origins)
-    accounts = None if rag.settings.auth == "none" else Accounts(rag.settings.data_dir)
-    audit = AuditLog(rag.settings.data_dir, rag.settings.audit_days)
+    accounts = None if rag.settings.auth == "none" else Accounts(rag.settings)
+    audit = AuditLog(rag.settings, rag.settings.audit_days)
     @asynccontextmanager
     async def lifespan(app):
         import anyio.to_thread
@@ -131,6 +131,7 @@ def create_app(rag, feedback: FeedbackLog | None = None):
 
     app.add_middleware(Guard, settings=rag.settings, accounts=accounts, origins=origins)  # outermost: runs first
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Unavailable, lambda request, e: JSONResponse({"detail": str(e)}, status_code=503))
     app.include_router(router(rag, feedback, audit))
     if rag.settings.auth == "password":
         from .signin import router as signin_router
@@ -160,7 +161,7 @@ def create_app(rag, feedback: FeedbackLog | None = None):
 
     app.mount("/ui-static", StaticFiles(directory=STATIC), name="ui-static")
 
-    demo = build_chat(rag, feedback, audit, catalog, Chats(rag.settings.data_dir), browser_secret(rag.settings.data_dir))
+    demo = build_chat(rag, feedback, audit, catalog, Chats(rag.settings), browser_secret(rag.settings.data_dir))
     demo = demo.queue(default_concurrency_limit=CHAT_CONCURRENCY, max_size=64)
     head = ('<link rel="stylesheet" href="/ui-static/style.css">'
             '<script src="/ui-static/sources.js" data-base="/"></script><script src="/ui-static/a11y.js"></script>')
@@ -197,7 +198,7 @@ def check_serving(settings, host: str) -> list[str]:
                         "on other machines will not keep it (RAG_SECURE_COOKIES=false only for trials on plain HTTP)")
     if settings.auth == "password":
         from rag.auth import Accounts
-        if not Accounts(settings.data_dir).users():
+        if not Accounts(settings).users():
             warnings.append("no users yet: add one with `rag users add NAME` (password on standard input)")
     return warnings
 

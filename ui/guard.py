@@ -17,6 +17,7 @@ from urllib.parse import quote
 from starlette.datastructures import Headers
 
 from rag.auth import NAME, Accounts, Principal
+from rag.errors import Unavailable
 
 COOKIE = "rag_session"
 SECRET_HEADER = "x-rag-proxy-secret"
@@ -99,7 +100,10 @@ class Guard:
             if receive is None:
                 return await self.refuse(scope, send, 413, f"request body over {self.s.max_body_bytes} bytes "
                                                            "(RAG_MAX_BODY_BYTES)")
-        user, problem = self.identify(scope, headers)
+        try:
+            user, problem = self.identify(scope, headers)
+        except Unavailable as e:            # the state database is down: keys and sessions cannot be checked
+            return await self.refuse(scope, send, 503, str(e))
         scope["headers"] = [(k, v) for k, v in scope["headers"]
                             if k.decode("latin-1").lower() not in IDENTITY_HEADERS]  # nobody downstream sees them
         scope.setdefault("state", {})["principal"] = user

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import metrics
 from .answer import compose
 from .conversation import resolve
 from .evidence import candidates, features, judge, load_scorer
@@ -75,13 +76,17 @@ class Rag:
                progress: bool = False) -> IngestReport:
         from .ingest import ingest
         paths = [Path(p) for p in (paths or [self.settings.corpus_dir])]
-        return ingest(self.store, self.embedder, self.settings, paths, self._collection(collection), progress)
+        report = ingest(self.store, self.embedder, self.settings, paths, self._collection(collection), progress)
+        metrics.ingested(report)
+        return report
 
     def ingest_documents(self, docs: list[Document], collection: str | None = None,
                          progress: bool = False) -> IngestReport:
         """Index documents given in memory (e.g. JSONL records) by their ids; unchanged ones are skipped."""
         from .ingest import ingest_documents
-        return ingest_documents(self.store, self.embedder, self.settings, docs, self._collection(collection), progress)
+        report = ingest_documents(self.store, self.embedder, self.settings, docs, self._collection(collection), progress)
+        metrics.ingested(report)
+        return report
 
     def search(self, query: str, k: int = 10, collection: str | None = None, mode: str = "hybrid",
                user: Principal | None = None) -> list[Hit]:
@@ -133,6 +138,7 @@ class Rag:
                         a.timings_ms["first_token"] = (first - t0) * 1000
                     log.info("ask %r -> %s (answerable %.3f, %s)", question[:200],
                              "refused" if a.refused else "answered", answerable, a.backend)
+                    metrics.answered(a)
                 yield event
 
     def evidence(self, question: str, history: list[dict] | None = None,

@@ -362,9 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:
         print(f"rag: bad setting: {e.errors()[0]['loc'][0]}: {e.errors()[0]['msg']}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:   # libraries that set their own loggers to DEBUG (bm25s) stay quiet
-        handler.setLevel(settings.log_level.upper())
+    from .logs import configure
+    configure(settings.log_level, settings.log_format)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from .api import Rag
     try:

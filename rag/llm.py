@@ -17,6 +17,7 @@ import re
 import time
 from typing import Iterator
 
+from . import metrics
 from .chunking import count_tokens
 from .errors import ConfigError, LLMError
 from .generator import Note
@@ -130,6 +131,7 @@ class LLMGenerator:
             raise LLMError("No passage fits the model's context window; raise RAG_LLM_CONTEXT_WINDOW.")
         from llama_index.core.llms import ChatMessage
         messages = [ChatMessage(role=r, content=t) for r, t in messages_for(question, passages[:k])]
+        metrics.llm_tokens("prompt", sum(count_tokens(m.content) + OVERHEAD for m in messages))
         for attempt in range(self.settings.llm_retries + 1 if self.name == "ollama" else 1):
             started = finished = False
             try:
@@ -138,6 +140,7 @@ class LLMGenerator:
                     for r in stream:
                         if r.delta:
                             started = True
+                            metrics.llm_tokens("completion", count_tokens(r.delta))
                             yield r.delta
                     finished = True
                 finally:

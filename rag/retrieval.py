@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 import numpy as np
 
+from . import metrics
 from .text import bm25_tokens, index_text
 from .types import Chunk, Hit
 
@@ -152,6 +153,7 @@ class Retriever:
                 if pickle.load(f) == key:
                     side = BM25Side(*pickle.load(f))
                     log.info("BM25 index of %s loaded from %s", collection, path)
+                    metrics.index_loaded("cache")
                     return side
         except FileNotFoundError:
             pass
@@ -160,6 +162,7 @@ class Retriever:
         chunks = self.store.all_chunks(collection)
         side = BM25Side.build(chunks, version, s)
         log.info("BM25 index of %s rebuilt: %d chunks (version %d)", collection, len(chunks), version)
+        metrics.index_loaded("build")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")

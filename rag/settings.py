@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     llm_entailment: bool = Field(False, description="Also ask the LLM, per generated sentence, whether the cited passage entails it (yes/no read from token log-probabilities where the server returns them).")
     max_question_chars: int = Field(2000, ge=10, le=100_000, description="Longest question accepted.")
     log_level: str = Field("WARNING", description="Log level of the entry points.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or as one JSON object a line (time, level, logger, message, request_id) for a log collector.")
+    metrics_token: SecretStr | None = Field(None, min_length=16, description="Bearer token a scraper sends to read /metrics from any address; unset: /metrics answers loopback callers only.")
     embed_origins: str = Field("http://localhost:* http://127.0.0.1:*", max_length=4000,
                                pattern=r"^[A-Za-z0-9:/*.\- ,\[\]]*$",
                                description="Origins (space- or comma-separated) whose pages may embed the chat widget "

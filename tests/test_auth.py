@@ -176,7 +176,8 @@ def concrete_routes(app):
     return sorted(set(walk(app.routes, "")))
 
 
-PUBLIC = {"/signin", "/healthz", "/widget.js", "/favicon.ico"}  # and ui/static/*.css, *.js
+PUBLIC = {"/signin", "/healthz", "/readyz", "/widget.js", "/favicon.ico"}  # and ui/static/*.css, *.js
+LOOPBACK = {"/metrics"}  # operators' data: loopback callers, or RAG_METRICS_TOKEN holders (tests/test_ops.py)
 
 
 def test_every_route_refuses_anonymous_callers(site):
@@ -184,7 +185,8 @@ def test_every_route_refuses_anonymous_callers(site):
     paths = {p for _, p in routes}
     assert {"/api/ask", "/api/sources/x", "/api/feedback", "/config", "/gradio_api/info", "/gradio_api/queue/join",
             "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
-            "/widget/example"} <= paths
+            "/widget/example", "/healthz",
+            "/readyz", "/metrics"} <= paths
     assert len(routes) > 60
     extra = ["/gradio_api/file=/etc/passwd", "/ui-static/embed.html", "/gradio_api/call/ask", "/theme.css",
              "/gradio_api/upload", "/assets/index.js"]
@@ -193,11 +195,16 @@ def test_every_route_refuses_anonymous_callers(site):
             r = client.request(method, path, json={} if method in ("POST", "PUT", "PATCH") else None)
             if path in PUBLIC:
                 continue
+            if path in LOOPBACK:   # this test's client is on loopback; through a proxy it is not
+                assert r.status_code == 200
+                r = client.request(method, path, headers={"X-Forwarded-For": "203.0.113.9"})
+                assert r.status_code == 403, (method, path, r.status_code)
+                continue
             assert r.status_code in (401, 403), (method, path, r.status_code, r.text[:200])
             assert len(r.text) < 300 and "root:" not in r.text
         page = client.get("/", headers={"Accept": "text/html"})
         assert page.status_code == 303 and page.headers["location"] == "/signin?next=/"
-        for path in ("/healthz", "/widget.js"):
+        for path in ("/healthz", "/readyz", "/widget.js"):
             assert client.get(path).status_code == 200
         static = {f.name for f in (ROOT / "ui" / "static").iterdir() if f.suffix in (".css", ".js")}
         for name in static:
@@ -210,7 +217,7 @@ def test_every_route_refuses_an_unauthorised_key_and_user(site):
     _, widget = site.accounts.create_key(["default"], "widget", ["http://127.0.0.1:9"])
     with httpx.Client(base_url=site.url, timeout=30) as client:
         for method, path in concrete_routes(site.app):
-            if path in PUBLIC:
+            if path in PUBLIC or path in LOOPBACK:
                 continue
             for k, allowed in ((key, r"/api/(ask|sources/x|feedback)"), (widget, r"/(api/ask|api/sources/x|embed)")):
                 if re.fullmatch(allowed, path):

@@ -1,4 +1,4 @@
-"""REST routes: /api/ask, /api/sources/{id}, /api/feedback, /healthz (pydantic models for OpenAPI)."""
+"""REST routes: /api/ask, /api/sources/{id}, /api/feedback (pydantic models for OpenAPI)."""
 from __future__ import annotations
 
 import itertools
@@ -251,9 +251,5 @@ def router(rag, feedback, audit=None) -> APIRouter:
         return {"id": feedback.add(body.question, body.answer, body.verdict,
                                    citations=[c.model_dump(exclude_none=True) for c in body.citations],
                                    comment=body.comment, user=user.name if user else None, collection=body.collection)}
-
-    @r.get("/healthz", tags=["ops"], summary="Liveness")
-    def healthz() -> dict:
-        return {"status": "ok"}
 
     return r

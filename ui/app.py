@@ -23,12 +23,14 @@ from rag.errors import ConfigError, Unavailable  # noqa: E402
 
 from .api import caller, invalid_request, router  # noqa: E402
 from .guard import Guard, principal_of  # noqa: E402
+from .ops import Observe, router as ops_router  # noqa: E402
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATIC, WIDGET = HERE / "static", HERE / "widget"
 EMBED_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
+GRACE_S = 30         # on SIGTERM/Ctrl-C: stop accepting, let requests in flight finish for up to this long
 API_THREADS = 32      # worker threads for sync routes (/api/ask): 8+ concurrent askers are served at once
 CHAT_CONCURRENCY = 8  # Gradio queue: chat events run concurrently per event
 ACCENT = "#2563eb"    # the product's accent: the chat's theme, style.css (--rag-accent) and the widget's default
@@ -101,6 +103,7 @@ def create_app(rag, feedback: FeedbackLog | None = None):
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = API_THREADS
         yield
+        log.info("stopped: requests in flight were finished (or cut after %d s)", GRACE_S)
 
     app = FastAPI(lifespan=lifespan, title="Cited answers", version="1", docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json",
@@ -129,10 +132,12 @@ def create_app(rag, feedback: FeedbackLog | None = None):
             response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'self'")
         return response
 
-    app.add_middleware(Guard, settings=rag.settings, accounts=accounts, origins=origins)  # outermost: runs first
+    app.add_middleware(Guard, settings=rag.settings, accounts=accounts, origins=origins)  # runs before the app
+    app.add_middleware(Observe)  # outermost: every answer, refusals included, gets a request id and is counted
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(Unavailable, lambda request, e: JSONResponse({"detail": str(e)}, status_code=503))
     app.include_router(router(rag, feedback, audit))
+    app.include_router(ops_router(rag))
     if rag.settings.auth == "password":
         from .signin import router as signin_router
         app.include_router(signin_router(accounts, rag.settings))
@@ -228,6 +233,7 @@ def listen(host: str, port: int):
 
 def serve(rag, host: str = "127.0.0.1", port: int = 7860) -> int:
     """`rag serve`: build the app, warm up the models, run uvicorn until interrupted."""
+    import signal
     import threading
 
     import uvicorn
@@ -242,7 +248,11 @@ def serve(rag, host: str = "127.0.0.1", port: int = 7860) -> int:
     print(f"serving the chat on http://{host}:{port}/  (collection {rag.settings.collection}; API docs: /api/docs, "
           f"widget: /widget.js, try it: /widget/example)", flush=True)
     # proxy_headers=False: X-Forwarded-For from a client must never change the peer address the Guard checks
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5,
-                            proxy_headers=False)
+    # SIGTERM (an orchestrator stopping a replica): uvicorn stops accepting, finishes the requests in flight, then
+    # raises the signal again; this no-op handler turns that into a clean exit 0 (Ctrl-C still ends with 130)
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=GRACE_S,
+                            proxy_headers=False, log_config=None)   # uvicorn logs through the root handler
     uvicorn.Server(config).run(sockets=[sock])
+    print("stopped", flush=True)
     return 0

@@ -26,7 +26,7 @@ IDENTITY_HEADERS = {"x-forwarded-user", "x-remote-user", "remote-user", "x-forwa
                     "x-forwarded-email", "x-forwarded-preferred-username", SECRET_HEADER}
 # no data behind these: the sign-in page, liveness, and the repository's own scripts and styles (ui/static, which
 # the sign-in page and the widget's iframe load without a key or cookie)
-PUBLIC = re.compile(r"^/(signin|healthz|widget\.js|favicon\.ico|ui-static/[A-Za-z0-9_-]+\.(css|js))$")
+PUBLIC = re.compile(r"^/(signin|healthz|readyz|widget\.js|favicon\.ico|ui-static/[A-Za-z0-9_-]+\.(css|js))$")
 # rate-limited; /api/ask/WORD: variants such as a streaming answer
 ASKS = re.compile(r"^/(api/ask(/[a-z]+)?|gradio_api/(queue/join|call/[^/]+|run/[^/]+|api/[^/]+))/?$")
 KEY_ROUTES = {"key": re.compile(r"^/api/(ask(/[a-z]+)?|sources/[^/]+|feedback)$"),
@@ -91,6 +91,10 @@ class Guard:
         if not host_allowed(headers.get("host"), self.hosts):
             return await self.refuse(scope, send, 400, "unknown Host header; the server's operator can add the name "
                                                        "to RAG_ALLOWED_HOSTS")
+        if path == "/metrics":             # operators' data, whatever the sign-in mode: see ui/ops.py
+            from .ops import metrics_allowed
+            refused = metrics_allowed(self.s, scope, headers)
+            return await (self.refuse(scope, send, *refused) if refused else self.app(scope, receive, send))
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.s.max_body_bytes):
             return await self.refuse(scope, send, 413, f"request body over {self.s.max_body_bytes} bytes "

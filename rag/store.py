@@ -8,7 +8,9 @@ Crash safety without transactions: chunk ids carry the generation (ingest run) t
 ("<doc id>:<gen>:<n>"), and a document record names its generation. A write adds the new rows beside the
 old, switches the records in one call (the commit), then deletes the old rows; while it runs, `pending` on
 the chunks collection says so. Rows no record owns (a killed writer's) are swept: at the start of every
-ingest, and by the first reader that finds `pending` set while no ingest holds the data dir's lock.
+ingest, and by the first reader that finds `pending` set while no ingest holds the data dir's lock. With a
+Chroma server, readers never sweep: replicas and the ingest job have data dirs (and so locks) of their own,
+so a free lock in a reader's data dir says nothing about a writer elsewhere; the next ingest sweeps.
 A lost Chroma server raises Unavailable from every method.
 """
 from __future__ import annotations
@@ -149,10 +151,11 @@ class ChromaStore:
         return int(meta.get("version", 0))
 
     def _recover(self, name: str, writer: str) -> bool:
-        """Sweep after a writer that died mid-write: only when it ran on this host (so the data dir's lock
-        tells whether it still runs) and no ingest holds that lock now."""
-        if writer.split(" ")[0] != socket.gethostname():
-            log.warning("collection %s: a write by %s did not finish; the next ingest repairs it", name, writer)
+        """Sweep after a writer that died mid-write: only with the embedded store, whose data dir every writer
+        shares (so its lock tells whether the writer still runs), when no ingest holds that lock now."""
+        if self.url or writer.split(" ")[0] != socket.gethostname():
+            log.info("collection %s: a write by %s is under way or did not finish; the next ingest repairs it",
+                     name, writer)
             return False
         try:
             with writer_lock(self.data_dir):

@@ -1,0 +1,133 @@
+"""Two `rag serve` replicas as real processes on loopback, sharing one `chroma run` server and one PostgreSQL
+database, with ingest as a separate job (`rag ingest` in its own process and data dir):
+- a sign-in made on one replica is honoured by the other, and signing out on it ends it on both;
+- feedback given on one is in the shared database;
+- a document ingested by the job is answered from by both replicas at their next question (each question
+  reads the collection's version from Chroma, and a replica whose BM25 side is older reloads it);
+- SIGTERM: a replica finishes the request in flight and exits 0."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import free_port
+
+RAG = str(Path(sys.executable).with_name("rag"))
+PASSWORD = "correct horse battery"
+
+
+def run(env, *args, stdin: str | None = None) -> str:
+    done = subprocess.run([RAG, *args], env=env, input=stdin, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def start_replica(env, data_dir: Path, log: Path) -> tuple[str, subprocess.Popen]:
+    port = free_port()
+    proc = subprocess.Popen([RAG, "--data-dir", str(data_dir), "serve", "--port", str(port)], env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return f"http://127.0.0.1:{port}", proc
+
+
+def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"replica {url} not ready in {timeout} s:\n{log.read_text()}")
+
+
+def test_two_replicas_share_the_index_and_the_state(tmp_path, chroma_server, postgres, corpus_dir):
+    collection = f"rep{time.time_ns() % 10**9}"
+    env = {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_DATABASE_URL": postgres.create(collection),
+           "RAG_AUTH": "password", "RAG_COLLECTION": collection, "RAG_RATE_LIMIT": "0", "RAG_LOG_LEVEL": "WARNING"}
+    job = ["--data-dir", str(tmp_path / "job")]
+    run(env, *job, "ingest", str(corpus_dir))
+    run(env, *job, "users", "add", "ana", "--groups", "staff", stdin=PASSWORD + "\n")
+    run(env, *job, "access", "grant", collection, "--groups", "staff")
+
+    replicas = [start_replica(env, tmp_path / f"replica{i}", tmp_path / f"replica{i}.log") for i in (0, 1)]
+    try:
+        for i, (url, proc) in enumerate(replicas):
+            wait_ready(url, proc, tmp_path / f"replica{i}.log")
+        (a, _), (b, _) = replicas
+        signin = httpx.post(f"{a}/signin", data={"name": "ana", "password": PASSWORD, "next": "/"})
+        assert signin.status_code == 303
+        cookie = {"Cookie": f"rag_session={re.search(r'rag_session=([^;]+)', signin.headers['set-cookie'])[1]}"}
+        ask = {"question": "How much is the meal allowance when travelling?"}
+        on_b = httpx.post(f"{b}/api/ask", json=ask, headers=cookie, timeout=60)
+        assert on_b.status_code == 200 and not on_b.json()["refused"]          # A's sign-in, honoured by B
+
+        given = httpx.post(f"{b}/api/feedback", headers=cookie, timeout=30,
+                           json={"question": ask["question"], "answer": on_b.json()["answer"], "verdict": "up"})
+        assert given.status_code == 201
+        exported = run(env, *job, "feedback", "export")                          # the job reads the shared database
+        assert f'"id": {given.json()["id"]}' in exported and '"user": "ana"' in exported
+
+        new = tmp_path / "new" / "bikes.txt"
+        new.parent.mkdir()
+        new.write_text("Bicycle parking\n\nThe bicycle shed behind the Leeds office opens with door code 4711.\n")
+        question = {"question": "What is the door code of the bicycle shed?"}
+        assert "4711" not in httpx.post(f"{a}/api/ask", json=question, headers=cookie, timeout=60).text
+        run(env, *job, "ingest", str(new))
+        ingested = time.monotonic()
+        for url in (a, b):      # the very next question on each replica answers from the new document
+            answer = httpx.post(f"{url}/api/ask", json=question, headers=cookie, timeout=60).json()
+            assert "4711" in answer["answer"], answer
+        print(f"new document answered on both replicas {time.monotonic() - ingested:.2f} s after the ingest ended")
+        loads = httpx.get(f"{b}/metrics").text
+        assert re.search(r'rag_bm25_loads_total\{source="build"\} [2-9]', loads), loads   # start-up, then the ingest
+
+        assert httpx.post(f"{b}/signout", headers=cookie).status_code == 303     # ends the session everywhere
+        assert httpx.post(f"{a}/api/ask", json=ask, headers=cookie).status_code == 401
+
+        url, proc = replicas[0]                 # graceful stop: the request in flight is answered
+        key = run(env, *job, "keys", "create").strip()
+        result = {}
+        asking = threading.Thread(target=lambda: result.update(r=httpx.post(
+            f"{url}/api/ask", json=ask, headers={"Authorization": f"Bearer {key}"}, timeout=60)))
+        asking.start()
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        asking.join(60)
+        assert proc.wait(40) == 0
+        assert result["r"].status_code == 200
+    finally:
+        for _, proc in replicas:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def test_a_replica_never_sweeps_a_write_under_way_on_the_server(tmp_path, chroma_server, embedder, corpus_dir):
+    """The ingest job and the replicas have data dirs of their own, so a free lock in a replica's data dir says
+    nothing about the job: a replica reading the collection mid-write must leave the job's new rows alone."""
+    from rag import Rag, load_settings
+
+    settings = dict(chroma_url=chroma_server, collection=f"sw{time.time_ns() % 10**9}")
+    job = Rag(load_settings(data_dir=tmp_path / "job", **settings), embedder=embedder)
+    assert not job.ingest([corpus_dir]).errors
+    name, store = job.settings.collection, job.store
+    store._mark(name, pending=True)                                       # the job is writing ...
+    doc_id = next(iter(store.doc_records(name)))
+    store._col(name, "chunks").upsert(ids=[f"{doc_id}:g0123456789:0"], embeddings=[[0.1] * embedder.dim],
+                                      documents=["new text"], metadatas=[{"doc_id": doc_id}])  # ... a new row
+    before = store.count(name)
+    replica = Rag(load_settings(data_dir=tmp_path / "replica", **settings), embedder=embedder)
+    replica.store.version(name)
+    assert replica.store.count(name) == before                            # left alone
+    assert not job.ingest([corpus_dir]).errors and job.store.count(name) == before - 1   # the next ingest repairs

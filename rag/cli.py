@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from .errors import RagError
@@ -231,6 +232,25 @@ def cmd_serve(rag, a):
     return serve(rag, host=a.host, port=a.port)
 
 
+def cmd_watch(rag, a):
+    from .watch import watch
+    paths = [Path(p) for p in a.paths]
+    for p in paths:
+        if not p.exists():
+            raise RagError(f"{p} does not exist; give the folders or files to watch")
+
+    def show(r) -> None:
+        for label, items in (("added", r.added), ("updated", r.updated), ("removed", r.removed)):
+            for item in items:
+                print(f"{label:>9}  {item}")
+        for e in r.errors:
+            print(f"{'ERROR':>9}  {e['source']}: {e['error']}")
+        print(f"{time.strftime('%H:%M:%S')} {len(r.added)} added, {len(r.updated)} updated, {len(r.skipped)} unchanged, "
+              f"{len(r.removed)} removed, {len(r.errors)} skipped for errors; watching {', '.join(a.paths)}", flush=True)
+    watch(rag, paths, a.collection, show, debounce_ms=a.debounce, force_polling=a.poll or None)
+    return 0
+
+
 def cmd_eval(rag, a):
     from evals.runner import main as eval_main  # lazy, see DESIGN.md
     return eval_main(rag, a)
@@ -337,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", help="file to write (default: standard output)")
         if name == "audit":
             sp.add_argument("--since", help="only rows from this UTC time on, e.g. 2026-01-31 or 2026-01-31T09:00:00Z")
+    sp = command("watch", cmd_watch, "ingest paths, then again whenever a file under them changes (Ctrl-C stops)")
+    sp.add_argument("paths", nargs="+")
+    sp.add_argument("--debounce", type=positive, default=1600, help="milliseconds of quiet before a batch of "
+                    "changes is ingested (default 1600)")
+    sp.add_argument("--poll", action="store_true", help="poll for changes (network file systems send no events)")
     sp = command("eval", cmd_eval, "scripted evaluation run")
     sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl", help="JSONL question set")
     sp.add_argument("--out", default="eval-out", help="folder for results.jsonl and the reports")

@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from contextlib import closing
+from contextlib import closing, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,9 @@ class Rag:
                progress: bool = False) -> IngestReport:
         from .ingest import ingest
         paths = [Path(p) for p in (paths or [self.settings.corpus_dir])]
-        report = ingest(self.store, self.embedder, self.settings, paths, self._collection(collection), progress)
+        name = self._collection(collection)
+        with self._one_ingest(name):
+            report = ingest(self.store, self.embedder, self.settings, paths, name, progress)
         metrics.ingested(report)
         return report
 
@@ -84,9 +86,22 @@ class Rag:
                          progress: bool = False) -> IngestReport:
         """Index documents given in memory (e.g. JSONL records) by their ids; unchanged ones are skipped."""
         from .ingest import ingest_documents
-        report = ingest_documents(self.store, self.embedder, self.settings, docs, self._collection(collection), progress)
+        name = self._collection(collection)
+        with self._one_ingest(name):
+            report = ingest_documents(self.store, self.embedder, self.settings, docs, name, progress)
         metrics.ingested(report)
         return report
+
+    def _one_ingest(self, name: str):
+        """With a shared state database (RAG_DATABASE_URL): one ingest per collection across every host, as
+        ingest jobs and replicas have data dirs (and so data dir locks) of their own."""
+        if not self.settings.database_url:
+            return nullcontext()
+        from .db import connect
+        return connect(self.settings).exclusive(
+            f"ingest:{name}",
+            f"another ingest into collection '{name}' is running (another process or host sharing RAG_DATABASE_URL); "
+            "wait for it to finish and run this again")
 
     def search(self, query: str, k: int = 10, collection: str | None = None, mode: str = "hybrid",
                user: Principal | None = None) -> list[Hit]:

@@ -123,6 +123,27 @@ class Database:
         found = self.rows(sql, **params)
         return found[0] if found else None
 
+    @contextmanager
+    def exclusive(self, name: str, busy: str):
+        """Hold the lock `name` for every process using this database, on any host: a PostgreSQL advisory lock
+        on a connection kept meanwhile (released by the server if the holder dies); Unavailable(busy) when
+        another process holds it. On SQLite a no-op: the data dir's own lock keeps writers on it apart."""
+        if self.path is not None:
+            yield
+            return
+        import hashlib
+
+        import sqlalchemy as sa
+
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if not self._guard(lambda: conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()):
+                raise Unavailable(busy)
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
     def ping(self) -> None:
         """Raise Unavailable unless the database answers (for /readyz)."""
         self.rows("SELECT 1 AS ok")

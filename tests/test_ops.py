@@ -25,6 +25,9 @@ def test_health_readiness_and_metrics(ops_site):
     with httpx.Client(base_url=ops_site, timeout=60) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         assert client.get("/readyz").json() == {"status": "ready", "store": "ok", "database": "ok"}
+        for probe in ("/healthz", "/readyz"):     # probes by IP pass the Host check; nothing else does
+            assert client.get(probe, headers={"Host": "10.0.0.7:7860"}).status_code == 200
+        assert client.get("/api/openapi.json", headers={"Host": "10.0.0.7:7860"}).status_code == 400
         assert client.post("/api/ask", json={"question": "When does the canteen open?"}).status_code == 200
         assert client.post("/api/ask", json={"question": ""}).status_code == 400
         r = client.get("/metrics")

@@ -51,12 +51,19 @@ def wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180
     pytest.fail(f"replica {url} not ready in {timeout} s:\n{log.read_text()}")
 
 
-def test_two_replicas_share_the_index_and_the_state(tmp_path, chroma_server, postgres, corpus_dir):
+def small_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "small"
+    folder.mkdir(exist_ok=True)
+    (folder / "meals.txt").write_text("Travel\n\nThe meal allowance when travelling is 25 pounds a day.\n")
+    return folder
+
+
+def test_two_replicas_share_the_index_and_the_state(tmp_path, chroma_server, postgres):
     collection = f"rep{time.time_ns() % 10**9}"
     env = {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_DATABASE_URL": postgres.create(collection),
            "RAG_AUTH": "password", "RAG_COLLECTION": collection, "RAG_RATE_LIMIT": "0", "RAG_LOG_LEVEL": "WARNING"}
     job = ["--data-dir", str(tmp_path / "job")]
-    run(env, *job, "ingest", str(corpus_dir))
+    run(env, *job, "ingest", str(small_folder(tmp_path)))
     run(env, *job, "users", "add", "ana", "--groups", "staff", stdin=PASSWORD + "\n")
     run(env, *job, "access", "grant", collection, "--groups", "staff")
 
@@ -113,14 +120,15 @@ def test_two_replicas_share_the_index_and_the_state(tmp_path, chroma_server, pos
                 proc.wait(10)
 
 
-def test_a_replica_never_sweeps_a_write_under_way_on_the_server(tmp_path, chroma_server, embedder, corpus_dir):
+def test_a_replica_never_sweeps_a_write_under_way_on_the_server(tmp_path, chroma_server, embedder):
     """The ingest job and the replicas have data dirs of their own, so a free lock in a replica's data dir says
     nothing about the job: a replica reading the collection mid-write must leave the job's new rows alone."""
     from rag import Rag, load_settings
 
     settings = dict(chroma_url=chroma_server, collection=f"sw{time.time_ns() % 10**9}")
     job = Rag(load_settings(data_dir=tmp_path / "job", **settings), embedder=embedder)
-    assert not job.ingest([corpus_dir]).errors
+    folder = small_folder(tmp_path)
+    assert not job.ingest([folder]).errors
     name, store = job.settings.collection, job.store
     store._mark(name, pending=True)                                       # the job is writing ...
     doc_id = next(iter(store.doc_records(name)))
@@ -130,4 +138,20 @@ def test_a_replica_never_sweeps_a_write_under_way_on_the_server(tmp_path, chroma
     replica = Rag(load_settings(data_dir=tmp_path / "replica", **settings), embedder=embedder)
     replica.store.version(name)
     assert replica.store.count(name) == before                            # left alone
-    assert not job.ingest([corpus_dir]).errors and job.store.count(name) == before - 1   # the next ingest repairs
+    assert not job.ingest([folder]).errors and job.store.count(name) == before - 1   # the next ingest repairs
+
+
+def test_one_ingest_per_collection_across_hosts(tmp_path, chroma_server, postgres, embedder, monkeypatch):
+    """Ingest jobs on different hosts have their own data dirs (and locks); sharing RAG_DATABASE_URL, they take
+    a PostgreSQL advisory lock per collection, released even if the holder dies (its connection closes)."""
+    from rag import Rag, load_settings
+    from rag.db import connect
+    from rag.errors import Unavailable
+
+    monkeypatch.setenv("RAG_DATABASE_URL", postgres.create(f"lock{time.time_ns()}"))
+    settings = dict(chroma_url=chroma_server, collection=f"lk{time.time_ns() % 10**9}")
+    here, there = (Rag(load_settings(data_dir=tmp_path / d, **settings), embedder=embedder) for d in ("a", "b"))
+    with connect(there.settings).exclusive(f"ingest:{there.settings.collection}", "busy"):   # "there" is ingesting
+        with pytest.raises(Unavailable, match="another ingest into collection .* is running .*RAG_DATABASE_URL"):
+            here.ingest([small_folder(tmp_path)])
+    assert here.ingest([small_folder(tmp_path)]).added                      # free again

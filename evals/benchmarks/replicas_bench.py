@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import json
 import os
 import statistics
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from .common import free_port
 from .postgres import Postgres
-from .serve_bench import QUESTIONS, pct, post, rss_mb
+from .serve_bench import QUESTIONS, pct, post, report, rss_mb
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,10 +100,7 @@ def main(argv=None) -> int:
                     pr.wait(40)
                 except subprocess.TimeoutExpired:
                     pr.kill()
-    print(json.dumps(out, indent=2))
-    if a.out:
-        Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
-    return 0 if out["errors"] == 0 else 1
+    return report(out, a.out)
 
 
 if __name__ == "__main__":

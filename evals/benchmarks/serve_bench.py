@@ -121,9 +121,14 @@ def main(argv=None) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         tmp.cleanup()
+    return report(out, a.out)
+
+
+def report(out: dict, path: str | None) -> int:
+    """Print the numbers (and write them to `path`); exit status 1 when a request failed."""
     print(json.dumps(out, indent=2))
-    if a.out:
-        Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+    if path:
+        Path(path).write_text(json.dumps(out, indent=2) + "\n")
     return 0 if out["errors"] == 0 else 1
 
 

@@ -251,6 +251,16 @@ def cmd_watch(rag, a):
     return 0
 
 
+def cmd_db(rag, a):
+    from .db import Database, connect, url_of
+    from .dbcopy import copy_state
+    target = connect(rag.settings)
+    source = Database(a.source if "://" in a.source else url_of(Path(a.source)))
+    counts = copy_state(source, target)
+    print(f"copied from {source.url} to {target.url}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    return 0
+
+
 def cmd_eval(rag, a):
     from evals.runner import main as eval_main  # lazy, see DESIGN.md
     return eval_main(rag, a)
@@ -362,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--debounce", type=positive, default=1600, help="milliseconds of quiet before a batch of "
                     "changes is ingested (default 1600)")
     sp.add_argument("--poll", action="store_true", help="poll for changes (network file systems send no events)")
+    sp = group("db", cmd_db, "the state database (RAG_DATABASE_URL, or SQLite in the data dir)")(
+        "copy", "copy users, sessions, keys, grants, feedback and the audit log into this (empty) database")
+    sp.add_argument("source", help="a data dir (its state.sqlite3) or a database URL to copy from")
     sp = command("eval", cmd_eval, "scripted evaluation run")
     sp.add_argument("--dataset", default="evals/datasets/corpus_qa.jsonl", help="JSONL question set")
     sp.add_argument("--out", default="eval-out", help="folder for results.jsonl and the reports")

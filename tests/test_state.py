@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,32 @@ def test_cli_translates_an_unreachable_database_to_one_line(tmp_path, monkeypatc
     assert err.startswith("rag: the state database postgresql+psycopg://rag@127.0.0.1:") and err.count("\n") == 1
     assert "check RAG_DATABASE_URL" in err
     assert not Path(tmp_path / "state.sqlite3").exists()
+
+
+def test_db_copy_moves_a_data_dirs_state_into_postgresql(tmp_path, postgres, monkeypatch, capsys):
+    """From a single-machine data dir to the database replicas share: rows, ids and hashes as they were; new
+    rows get new ids; a target with state is refused."""
+    from rag.access import Access
+    from rag.cli import main
+
+    old = tmp_path / "old"
+    accounts = Accounts(old)
+    accounts.add_user("ana", "correct horse", "staff")
+    token = accounts.start_session(accounts.user("ana"), hours=1)
+    _, key = accounts.create_key(["default"])
+    Access(old).grant("default", groups=["staff"])
+    for q in ("one", "two"):
+        FeedbackLog(old).add(q, "a", "up", user="ana")
+    AuditLog(old).read("ana", "10.0.0.1", "default", "doc")
+    monkeypatch.setenv("RAG_DATABASE_URL", postgres.create(f"copy{time.time_ns()}"))
+    assert main(["--data-dir", str(tmp_path / "new"), "db", "copy", str(old)]) == 0
+    assert "users 1, sessions 1, keys 1, grants 1, feedback 2, audit 1" in capsys.readouterr().out
+    shared = connect(load_settings(data_dir=tmp_path / "new"))
+    moved = Accounts(shared)
+    assert moved.check_password("ana", "correct horse") and moved.session(token).name == "ana" and moved.key(key)
+    assert Access(shared).grants() == {"default": {"groups": ["staff"], "users": []}}
+    assert [r["question"] for r in FeedbackLog(shared).rows()] == ["one", "two"]
+    assert FeedbackLog(shared).add("three", "a", "up") == 3                     # the id sequence moved on
+    assert AuditLog(shared).rows()[0]["client"] == "10.0.0.1"
+    assert main(["--data-dir", str(tmp_path / "new"), "db", "copy", str(old)]) == 2
+    assert "already holds state (users, sessions, keys, grants, feedback, audit)" in capsys.readouterr().err

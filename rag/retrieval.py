@@ -147,7 +147,7 @@ class Retriever:
             return BM25Side.build([], version, self.settings)
         s = self.settings
         key = (CACHE_FORMAT, self.store.uid(collection), version, s.bm25_k1, s.bm25_b, s.index_title)
-        path = s.data_dir / "bm25" / f"{collection}.pickle"
+        path = (s.bm25_cache or s.data_dir / "bm25") / f"{collection}.pickle"
         try:
             with open(path, "rb") as f:
                 if pickle.load(f) == key:

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     collection: str = Field("default", max_length=50, pattern=f"^{COLLECTION_NAME.pattern}$",
                             description="Collection used when a command gets no --collection.")
     corpus_dir: Path = Field(Path("corpus"), description="Folder ingested when `rag ingest` gets no path.")
+    bm25_cache: Path | None = Field(None, description="Folder of the BM25 index cache; replicas pointing at one shared folder load what the first one built after a change instead of each rebuilding it. Unset: DATA_DIR/bm25.")
     chunk_tokens: int = Field(256, ge=32, le=1024, description="Target chunk size in cl100k_base tokens.")
     chunk_overlap: int = Field(40, ge=0, le=256, description="Tokens of whole sentences repeated between neighbouring chunks.")
     embed_threads: int = Field(2, ge=1, le=64, description="onnxruntime intra-op threads for the embedder.")

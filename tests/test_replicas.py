@@ -155,3 +155,18 @@ def test_one_ingest_per_collection_across_hosts(tmp_path, chroma_server, postgre
         with pytest.raises(Unavailable, match="another ingest into collection .* is running .*RAG_DATABASE_URL"):
             here.ingest([small_folder(tmp_path)])
     assert here.ingest([small_folder(tmp_path)]).added                      # free again
+
+
+def test_replicas_sharing_a_bm25_cache_folder_build_it_once(tmp_path, chroma_server, embedder):
+    from rag import Rag, load_settings
+    from rag.metrics import INDEX_LOADS
+
+    settings = dict(chroma_url=chroma_server, collection=f"bc{time.time_ns() % 10**9}", bm25_cache=tmp_path / "shared")
+    job = Rag(load_settings(data_dir=tmp_path / "job", **settings), embedder=embedder)
+    assert not job.ingest([small_folder(tmp_path)]).errors
+    one, two = (Rag(load_settings(data_dir=tmp_path / d, **settings), embedder=embedder) for d in ("r1", "r2"))
+    built, loaded = INDEX_LOADS.labels("build")._value.get(), INDEX_LOADS.labels("cache")._value.get()
+    assert one.search("meal allowance", k=1) and two.search("meal allowance", k=1)
+    assert INDEX_LOADS.labels("build")._value.get() == built + 1         # the first replica built it ...
+    assert INDEX_LOADS.labels("cache")._value.get() == loaded + 1        # ... the second loaded its file
+    assert (tmp_path / "shared" / f"{job.settings.collection}.pickle").exists() and not (tmp_path / "r2" / "bm25").exists()

@@ -254,6 +254,8 @@ def cmd_watch(rag, a):
 def cmd_db(rag, a):
     from .db import Database, connect, url_of
     from .dbcopy import copy_state
+    if "://" not in a.source and not (Path(a.source) / "state.sqlite3").is_file():
+        raise RagError(f"{a.source} holds no state.sqlite3; give the data dir to copy from, or a database URL")
     target = connect(rag.settings)
     source = Database(a.source if "://" in a.source else url_of(Path(a.source)))
     counts = copy_state(source, target)

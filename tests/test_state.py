@@ -160,6 +160,8 @@ def test_db_copy_moves_a_data_dirs_state_into_postgresql(tmp_path, postgres, mon
         FeedbackLog(old).add(q, "a", "up", user="ana")
     AuditLog(old).read("ana", "10.0.0.1", "default", "doc")
     monkeypatch.setenv("RAG_DATABASE_URL", postgres.create(f"copy{time.time_ns()}"))
+    assert main(["--data-dir", str(tmp_path / "new"), "db", "copy", str(tmp_path / "nowhere")]) == 2
+    assert "holds no state.sqlite3" in capsys.readouterr().err
     assert main(["--data-dir", str(tmp_path / "new"), "db", "copy", str(old)]) == 0
     assert "users 1, sessions 1, keys 1, grants 1, feedback 2, audit 1" in capsys.readouterr().out
     shared = connect(load_settings(data_dir=tmp_path / "new"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .db import Database
 from .errors import RagError
 
-TABLES = ("users", "sessions", "keys", "grants", "feedback", "audit")   # every state table of rag/migrations
+TABLES = ("users", "sessions", "keys", "grants", "feedback", "audit", "chats", "collection_info")  # rag/migrations
 SERIAL = ("feedback", "audit")                                           # tables with an autoincrement id
 
 

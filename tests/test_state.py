@@ -163,7 +163,7 @@ def test_db_copy_moves_a_data_dirs_state_into_postgresql(tmp_path, postgres, mon
     assert main(["--data-dir", str(tmp_path / "new"), "db", "copy", str(tmp_path / "nowhere")]) == 2
     assert "holds no state.sqlite3" in capsys.readouterr().err
     assert main(["--data-dir", str(tmp_path / "new"), "db", "copy", str(old)]) == 0
-    assert "users 1, sessions 1, keys 1, grants 1, feedback 2, audit 1" in capsys.readouterr().out
+    assert "users 1, sessions 1, keys 1, grants 1, feedback 2, audit 1, chats 0" in capsys.readouterr().out
     shared = connect(load_settings(data_dir=tmp_path / "new"))
     moved = Accounts(shared)
     assert moved.check_password("ana", "correct horse") and moved.session(token).name == "ana" and moved.key(key)
@@ -173,3 +173,25 @@ def test_db_copy_moves_a_data_dirs_state_into_postgresql(tmp_path, postgres, mon
     assert AuditLog(shared).rows()[0]["client"] == "10.0.0.1"
     assert main(["--data-dir", str(tmp_path / "new"), "db", "copy", str(old)]) == 2
     assert "already holds state (users, sessions, keys, grants, feedback, audit)" in capsys.readouterr().err
+
+
+def test_saved_chats_and_collection_info(state):
+    """The chat's own state (rag/chats.py, rag/catalog.py) on both databases."""
+    from rag.catalog import Catalog
+    from rag.chats import Chats
+
+    chats = Chats(state)
+    turn = {"question": "Who signed the memorandum?", "answer": "Ana. [1]"}
+    first = chats.save("user:ana", None, "default", [turn])
+    second = chats.save("user:ana", None, "hr", [turn, turn])
+    assert [c["id"] for c in chats.list("user:ana")] == [second, first]          # newest first, same second too
+    assert chats.save("user:ana", first, "default", [turn, turn]) == first
+    assert [c["id"] for c in chats.list("user:ana")] == [first, second] and chats.list("user:bo") == []
+    assert chats.load("user:ana", first)["turns"] == [turn, turn] and chats.load("user:bo", first) is None
+    assert chats.rename("user:ana", first, "Signatures") and chats.list("user:ana")[0]["title"] == "Signatures"
+    assert chats.delete("user:ana", second) and not chats.delete("user:bo", first)
+    catalog = Catalog(state)
+    catalog.describe("hr", "People matters", ["Who approves leave?"])
+    catalog.describe("hr", examples=["How much leave?"])
+    assert catalog.info("hr") == {"description": "People matters", "examples": ["How much leave?"]}
+    assert catalog.all() == {"hr": catalog.info("hr")} and catalog.info("none") == {"description": "", "examples": []}

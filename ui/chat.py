@@ -232,8 +232,13 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
         state = [turns, collection, chat_id, browser]
         demo.load(start, [browser], [browser, collection, chat, saved], api_name=False, js=open_wide)
         # once answered, the answer's first line is in view (a long answer scrolled to its end hid it on phones)
-        answer_top = ("() => { const m = document.querySelectorAll('#rag-chat [data-testid=\"bot\"]'); "
-                      "m.length && m[m.length - 1].scrollIntoView({block: 'start'}); }")
+        # (again after Gradio's own scroll to the end, which can come after this handler on a slow machine)
+        answer_top = ("() => { const top = () => { const m = document.querySelectorAll('#rag-chat [data-testid=\"bot\"]'); "
+                      "if (!m.length) return; const el = m[m.length - 1]; let s = el.parentElement; "
+                      "while (s && !(s.scrollHeight > s.clientHeight && /auto|scroll/.test(getComputedStyle(s).overflowY))) "
+                      "s = s.parentElement; "
+                      "if (s) s.scrollTop += el.getBoundingClientRect().top - s.getBoundingClientRect().top; }; "
+                      "top(); for (const t of [150, 600, 1200]) setTimeout(top, t); }")
         box.submit(respond, [box, chat, *state], outputs, api_name="ask", concurrency_limit="default",
                    js=clear_source).then(None, js=answer_top)
         chat.example_select(example, [chat, *state], outputs, api_name="example",

@@ -243,8 +243,7 @@ class Rag:
         return [n for n in self.store.collections() if self.access.allowed(user, n)]
 
     def status(self, collection: str | None = None, user: Principal | None = None) -> dict:
-        names = ([self._collection(collection, user)] if collection else
-                 [n for n in self.store.collections() if self.access.allowed(user, n)])
+        names = [self._collection(collection, user)] if collection else self.collections(user)
         out = {"data_dir": str(self.settings.data_dir), "chroma_url": self.settings.chroma_url, "collections": {}}
         for name in names:
             docs = self.store.doc_records(self._existing(name))

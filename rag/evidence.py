@@ -146,10 +146,11 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
                 ps, pe, pkind = c.sentences[k - 1]
                 prev = clean_sentence(c.text[ps - c.start:pe - c.start])
                 same_block = "\n" not in c.text[pe - c.start:s - c.start]
-                joins = len(text.split()) < SHORT or CONTINUES.search(text) or DEFAULT_LINE.search(text)
+                default = bool(DEFAULT_LINE.search(text))
+                joins = len(text.split()) < SHORT or CONTINUES.search(text) or default
                 if (same_block and pkind == kind and joins
                         or not same_block and prev.endswith(":") and pkind not in ("heading", "title")
-                        or not same_block and DEFAULT_LINE.search(text) and pkind not in ("heading", "title", "code")
+                        or not same_block and default and pkind not in ("heading", "title", "code")
                         and not prev.endswith("?")):
                     s, lead = ps, prev       # "It defaults to 30." / "Install it with:" + the command
             out.append(Evidence(hit=hit, index=k, start=s, end=e, kind=kind, text=text, lead=lead,
@@ -242,6 +243,7 @@ def linear(x: np.ndarray, part: dict) -> np.ndarray:
 
 TOP = 3      # the answer shows up to three sentences: the answerability model also reads the best of the top three
 SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss"]
+_SUMMARY_COLS = [FEATURES.index(f) for f in SUMMARY]
 
 
 def question_row(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
@@ -250,8 +252,7 @@ def question_row(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
     order = np.argsort(-logits)
     i, top = int(order[0]), x[order[:TOP]]
     p = np.exp(logits - logits.max())
-    cols = [FEATURES.index(f) for f in SUMMARY]
-    best = [top[:, c].min() if f.endswith("_miss") else top[:, c].max() for f, c in zip(SUMMARY, cols)]
+    best = [top[:, c].min() if f.endswith("_miss") else top[:, c].max() for f, c in zip(SUMMARY, _SUMMARY_COLS)]
     return np.concatenate([x[i], [logits[i], p[i] / p.sum()], best])
 
 

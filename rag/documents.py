@@ -14,7 +14,13 @@ from .markup import TextBuilder
 from .text import MONTHS
 from .types import Document
 
-SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".rst", ".text")
+# plain text too, as documentation ships it: no suffix ("copyright", "GPL-3"), a version as suffix
+# ("Apache-2.0"), or a documentation name with any suffix ("README.Debian", "NEWS.source"); and any
+# supported file compressed as .gz ("changelog.Debian.gz")
+DOC_NAME = re.compile(r"(?i)(readme|news|changes|changelog|history|copying|copyright|licen[cs]e|authors|"
+                      r"contributors|credits|thanks|todo|install|faq|bugs|notice|upgrading|security|"
+                      r"contributing)([._-].*)?$")
 META_SUFFIX = ".meta.json"   # optional sidecar: {"title", "date", "origin"} for the file it names
 MAX_BYTES = 50_000_000
 # limits against decompression and element bombs, checked while reading: a file over one is skipped
@@ -214,28 +220,56 @@ def read_sidecar(path: Path) -> dict:
         raise DocumentError(f"bad metadata file {side.name} ({e}); fix its JSON") from None
 
 
+def reader_of(name: str) -> str | None:
+    """The reader a file name asks for: .pdf, .docx, .html, .md or .txt (plain text); None if unsupported."""
+    suffix = Path(name).suffix.lower()
+    if suffix in SUFFIXES:
+        return {".htm": ".html", ".markdown": ".md", ".rst": ".txt", ".text": ".txt"}.get(suffix, suffix)
+    if not suffix or re.fullmatch(r"\.\d+", suffix) or DOC_NAME.match(name):
+        return ".txt"
+    return None
+
+
+def _gunzip(data: bytes) -> bytes:
+    import gzip
+    import zlib
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+            out = f.read(MAX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DocumentError(f"broken .gz file ({e}); re-compress it or unpack it") from None
+    if len(out) > MAX_BYTES:
+        raise DocumentError(f"unpacks to more than {MAX_BYTES // 1_000_000} MB; split it")
+    return out
+
+
 def read_document(path: Path, source: str, doc_id: str) -> Document:
     """Read one file into a Document, or raise DocumentError saying why it was skipped."""
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise DocumentError(f"unsupported file type '{suffix or path.name}'; supported: {', '.join(SUFFIXES)}")
+    packed = path.suffix.lower() == ".gz"
+    name = path.name[:-3] if packed else path.name
+    kind = reader_of(name)
+    if kind is None:
+        raise DocumentError(f"unsupported file type '{Path(name).suffix}'; supported: {', '.join(SUFFIXES)}, "
+                            "plain text (README.*, no suffix) and .gz of these")
     try:
         if path.stat().st_size > MAX_BYTES:
             raise DocumentError(f"larger than {MAX_BYTES // 1_000_000} MB; split it")
         data = path.read_bytes()
     except OSError as e:
         raise DocumentError(f"cannot read ({e.strerror})") from None
+    if packed:
+        data = _gunzip(data)
     if not data.strip():
         raise DocumentError("empty file")
     try:
-        if suffix == ".pdf":
+        if kind == ".pdf":
             parsed = _read_pdf(data)
-        elif suffix == ".docx":
+        elif kind == ".docx":
             parsed = _read_docx(data)
-        elif suffix in (".html", ".htm"):
+        elif kind == ".html":
             parsed = _read_html(data)
         else:
-            parsed = _read_text(data, markdown=suffix in (".md", ".markdown"))
+            parsed = _read_text(data, markdown=kind == ".md")
     except RecursionError:
         raise DocumentError("nested too deeply to read (thousands of levels); re-export it flatter") from None
     if not parsed["text"].strip():
@@ -243,7 +277,7 @@ def read_document(path: Path, source: str, doc_id: str) -> Document:
     meta = read_sidecar(path)
     return Document(
         id=doc_id, source=source, text=parsed["text"], sha256=file_hash(path, data),
-        title=meta.get("title") or parsed.get("title") or path.stem,
+        title=meta.get("title") or parsed.get("title") or Path(name).stem,
         date=meta.get("date") or find_date(parsed["text"]), origin=meta.get("origin"),
         paragraphs=parsed.get("paragraphs", []), pages=parsed.get("pages", []),
         headings=parsed.get("headings", []), blocks=parsed.get("blocks", []))

@@ -121,6 +121,47 @@ def test_bad_files_are_reported_and_skipped(make_rag, tmp_path):
     assert "encrypted" in errors["encrypted.pdf"]
 
 
+def test_documentation_as_distributions_ship_it_is_read_as_plain_text(make_rag, tmp_path):
+    """README.Debian, copyright, Apache-2.0, notes.rst and changelog.Debian.gz are documentation; a binary
+    with no suffix, an unknown suffix, a broken .gz and a .gz that unpacks past the limit are skipped."""
+    import gzip
+    from rag import documents
+
+    folder = tmp_path / "doc"
+    folder.mkdir()
+    (folder / "README.Debian").write_text("Notes for Debian\n\nThe daemon is disabled by default.\n"
+                                          "Enable it in /etc/default/frobd.\n", "utf-8")
+    (folder / "copyright").write_text("Files: *\nCopyright: 2019 Jane Roe\nLicense: MIT\n", "utf-8")
+    (folder / "Apache-2.0").write_text("Apache License\nVersion 2.0, January 2004\n\nTerms apply.\n", "utf-8")
+    (folder / "notes.rst").write_text("Notes\n=====\n\nThe cache lives in ``~/.frob``.\n", "utf-8")
+    (folder / "changelog.Debian.gz").write_bytes(gzip.compress(
+        "frob (2.4-1) unstable; urgency=medium\n\n  * New upstream release fixing the spool leak.\n"
+        "\n -- Jane Roe <jane@example.org>  Mon, 03 Feb 2025 10:00:00 +0000\n".encode()))
+    (folder / "frobd").write_bytes(b"\x7fELF\x02\x01\x00\x00" * 64)
+    (folder / "data.xyz").write_text("not a document type", "utf-8")
+    (folder / "broken.txt.gz").write_bytes(b"\x1f\x8b\x08\x00 not gzip at all")
+    (folder / "bomb.txt.gz").write_bytes(gzip.compress(b"a" * 3000))
+    original = documents.MAX_BYTES
+    documents.MAX_BYTES = 2000      # the bomb unpacks past it; every other file stays below
+    try:
+        rag = make_rag()
+        report = rag.ingest([folder])
+    finally:
+        documents.MAX_BYTES = original
+    added = sorted(s.rsplit("/", 1)[-1] for s in report.added)
+    assert added == ["Apache-2.0", "README.Debian", "changelog.Debian.gz", "copyright", "notes.rst"]
+    errors = {e["source"].rsplit("/", 1)[-1]: e["error"] for e in report.errors}
+    assert set(errors) == {"frobd", "data.xyz", "broken.txt.gz", "bomb.txt.gz"}
+    assert "binary" in errors["frobd"] and "unsupported" in errors["data.xyz"]
+    assert "broken .gz" in errors["broken.txt.gz"] and "unpacks to more than" in errors["bomb.txt.gz"]
+    titles = {m["source"].rsplit("/", 1)[-1]: m["title"] for m in rag.documents().values()}
+    assert titles["Apache-2.0"] == "Apache License"
+    answer = rag.ask("Which upstream bug did frob 2.4-1 fix?")
+    cited = answer.citations[0]
+    assert cited.source.endswith("changelog.Debian.gz") and "spool leak" in cited.quote
+    assert rag.document(cited.doc_id).text[cited.start:cited.end] == cited.quote
+
+
 def test_cli_ingest_exit_status_and_json(tmp_path, capsys):
     import json
     folder = build_corpus(tmp_path / "docs")

@@ -84,10 +84,17 @@ def render_plain(source: str) -> dict:
     ind = [_indent(ln) for ln in lines]
     first = next((i for i, k in enumerate(kinds) if k != "blank"), 0)
     out, cur, cur_kind, item_ind = TextBuilder(rst_inline if rst else None), [], "text", 0
+    number = ""    # the current item's number ("3."), when it is numbered
 
     def flush() -> None:
         if cur:
-            out.add(" ".join(cur), cur_kind)
+            text = " ".join(cur)
+            m = _RUN_IN.match(text) if cur_kind == "item" and number else None
+            if m and len(text[m.end():].split()) >= 5:     # "3. Grant of Patent License. Subject to ..."
+                out.add(f"{number} {m.group(1)}", "heading")
+                out.add(text[m.end():], "text")
+            else:
+                out.add(text, cur_kind)
             cur.clear()
 
     i = 0
@@ -116,6 +123,7 @@ def render_plain(source: str) -> dict:
             flush()
             m = _ITEM.match(ln)
             cur_kind, item_ind = "item", ind[i]
+            number = m.group().strip() if re.match(r"\d+\.$", m.group().strip()) else ""
             cur.append(ln[m.end():])
         elif cur and (_rst_continues(ln, ind[i], cur_kind, item_ind) if rst
                       else soft_break(lines[i - 1].strip(), ln, width) if wrapped
@@ -133,6 +141,10 @@ def render_plain(source: str) -> dict:
     return out.result()
 
 
+# a numbered clause's run-in title: a few capitalised words and a full stop, then the clause
+_TITLE = r"[A-Z][\w'’-]*(?: (?:[A-Z][\w'’-]*|\d+|of|and|or|the|for|to|a|an|in|on|by|with|under|from)){0,9}\."
+_RUN_IN = re.compile(rf"({_TITLE}) (?=[\"“(A-Z])")
+_NUMBERED_CLAUSE = re.compile(rf"(?:\d{{1,2}}\.)+[ \t]+{_TITLE}")   # "0. Additional Definitions." on its own line
 _RST_LINE_START = re.compile(r"^\s*(?:\| |:[\w -]+: )")    # a line block's line or a field starts anew
 
 
@@ -175,11 +187,13 @@ def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: b
         return False
     if _is_term(lines, kinds, i):
         return True
-    if len(s) > 100 or s.endswith((".", ",", ";", ":", "!", "?")) or not (s[0].isupper() or s[0].isdigit()):
-        return False
     alone = (i == 0 or kinds[i - 1] == "blank") and (i + 1 == len(lines) or kinds[i + 1] == "blank")
     before = next((kinds[j] for j in range(i - 1, -1, -1) if kinds[j] != "blank"), "")
     after = next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
+    if _NUMBERED_CLAUSE.fullmatch(s):         # a licence's clause title, even after the last clause's items
+        return alone and after is not None and kinds[after] == "text"
+    if len(s) > 100 or s.endswith((".", ",", ";", ":", "!", "?")) or not (s[0].isupper() or s[0].isdigit()):
+        return False
     if _NUMBERED_TITLE.match(s):              # "3. Installation", not the last of a list of short items
         return alone and len(s) <= 70 and after is not None and kinds[after] == "text" and before != "item"
     if kinds[i] != "text":

@@ -341,3 +341,24 @@ def test_restructuredtext_literal_block_marker_is_rendered(tmp_path):
     doc = read(path)
     assert blocks(doc, "text") == ["Here is a simple Hello, world example web app:", "Or from a shell"]
     assert blocks(doc, "code") == ["app.run()", "$ hello", "hello --loud"]
+
+
+def test_numbered_clause_with_a_run_in_title_is_a_section(tmp_path):
+    """A licence's "3. Grant of Patent License. Subject to ..." starts a section named by its title, which is
+    a heading (a locator, never an answer); a numbered step that merely starts with a short sentence is not."""
+    path = tmp_path / "LICENSE"
+    path.write_text(
+        "   2. Grant of Copyright License. Subject to the terms and conditions of\n"
+        "      this License, each Contributor hereby grants to You a perpetual license.\n\n"
+        "   3. Grant of Patent License. Subject to the terms and conditions of\n"
+        "      this License, each Contributor grants a patent license.\n\n"
+        "   4. Run it. Then check the output twice before you go on.\n\n"
+        "   a) a last item of the clause.\n\n"
+        "  5. Exception to Section 3 of the GNU GPL.\n\n"
+        "  You may convey a covered work under sections 3 and 4 of this License.\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "heading") == ["2. Grant of Copyright License.", "3. Grant of Patent License.",
+                                      "5. Exception to Section 3 of the GNU GPL."]
+    assert blocks(doc, "text")[1] == ("Subject to the terms and conditions of this License, each Contributor "
+                                      "grants a patent license.")
+    assert blocks(doc, "item") == ["Run it. Then check the output twice before you go on.", "a last item of the clause."]

@@ -74,6 +74,8 @@ def rst_directives(lines: list[str]) -> list[str]:
 def render_plain(source: str) -> dict:
     lines = [ln.rstrip() for ln in source.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
              .expandtabs(8).split("\n")]
+    if is_deb822(lines):
+        return render_fields(lines)
     rst = bool(_RST.search(source)) and not re.search(r"``[^`\n]{1,80}''", source)   # GNU ``quotes'' are not reST
     if rst:
         lines = rst_directives(lines)
@@ -141,6 +143,39 @@ def render_plain(source: str) -> dict:
     return out.result()
 
 
+def is_deb822(lines: list[str]) -> bool:
+    """Stanzas of "Field: value" lines with indented continuations (a Debian copyright file, a control file)."""
+    top = [ln for ln in lines if ln.strip() and not ln[0].isspace()]
+    return len(top) >= 3 and _FIELD.match(top[0]) is not None and sum(bool(_FIELD.match(ln)) for ln in top) == len(top)
+
+
+def render_fields(lines: list[str]) -> dict:
+    """Each field a line of its own (its stanza's fields together, like items); a field's continuation lines
+    reflowed, " ." lines breaking them into paragraphs."""
+    out, cur = TextBuilder(), []
+
+    def flush(kind: str) -> None:
+        if cur:
+            out.add(" ".join(cur), kind)
+            cur.clear()
+
+    kind = "item"
+    for ln in lines:
+        if not ln.strip():
+            flush(kind)
+        elif not ln[0].isspace():
+            flush(kind)
+            kind = "item"
+            cur.append(ln.strip())
+        elif ln.strip() == ".":
+            flush(kind)
+            kind = "text"
+        else:
+            cur.append(ln.strip())
+    flush(kind)
+    return out.result()
+
+
 # a numbered clause's run-in title: a few capitalised words and a full stop, then the clause
 _TITLE = r"[A-Z][\w'’-]*(?: (?:[A-Z][\w'’-]*|\d+|of|and|or|the|for|to|a|an|in|on|by|with|under|from)){0,9}\."
 _RUN_IN = re.compile(rf"({_TITLE}) (?=[\"“(A-Z])")
@@ -163,6 +198,8 @@ def soft_break(prev: str, nxt: str, width: int) -> bool:
 
 
 _VERSION_TITLE = re.compile(r"^(version |release |v)?\d+(\.\d+)+\b", re.I)
+_DEBIAN_ENTRY = re.compile(r"^[a-z0-9][a-z0-9.+-]+ \([^()\s]+\) [\w-]+(?: [\w-]+)*; urgency=\w+")
+_FIELD = re.compile(r"^[A-Z][\w-]*:(?:\s|$)")   # a deb822 field: "Files: debian/*", "License: GPL-2+"
 _KEY_VALUE = re.compile(r"^\w[\w ]{0,24}:\s+(?=\S)(?=.*[\d`'\"<>=/-]|[a-z])")
 
 
@@ -190,6 +227,8 @@ def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: b
     alone = (i == 0 or kinds[i - 1] == "blank") and (i + 1 == len(lines) or kinds[i + 1] == "blank")
     before = next((kinds[j] for j in range(i - 1, -1, -1) if kinds[j] != "blank"), "")
     after = next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
+    if _DEBIAN_ENTRY.match(s):                # "frob (2.4-1) unstable; urgency=medium": a Debian changelog's
+        return True                           # release
     if _NUMBERED_CLAUSE.fullmatch(s):         # a licence's clause title, even after the last clause's items
         return alone and after is not None and kinds[after] == "text"
     if len(s) > 100 or s.endswith((".", ",", ";", ":", "!", "?")) or not (s[0].isupper() or s[0].isdigit()):

@@ -362,3 +362,18 @@ def test_numbered_clause_with_a_run_in_title_is_a_section(tmp_path):
     assert blocks(doc, "text")[1] == ("Subject to the terms and conditions of this License, each Contributor "
                                       "grants a patent license.")
     assert blocks(doc, "item") == ["Run it. Then check the output twice before you go on.", "a last item of the clause."]
+
+
+def test_debian_changelog_releases_are_headings_and_copyright_fields_are_lines():
+    changelog = read(FORMATS / "changelog.Debian")
+    assert blocks(changelog, "heading") == ["frobnicator (2.4.1-2) unstable; urgency=medium",
+                                            "frobnicator (2.4.1-1) unstable; urgency=low"]
+    assert "Fix the systemd unit so the daemon starts after the network is up. (Closes: #1023456)" in \
+        blocks(changelog, "item")
+    copyright_ = read(FORMATS / "copyright")
+    items = blocks(copyright_, "item")
+    assert items[:3] == ["Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/",
+                         "Upstream-Name: frobnicator", "Upstream-Contact: Frob Developers <dev@frob.example>"]
+    assert "Files: debian/*" in items and "Copyright: 2019 Jane Roe <jane@example.org>" in items
+    assert blocks(copyright_, "text") == ['On Debian systems, the complete text of the GNU General Public License '
+                                          'version 2 can be found in "/usr/share/common-licenses/GPL-2".']

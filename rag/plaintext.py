@@ -76,6 +76,8 @@ def render_plain(source: str) -> dict:
              .expandtabs(8).split("\n")]
     if is_deb822(lines):
         return render_fields(lines)
+    lines = [_MODE_LINE.sub("", ln).rstrip() for ln in lines]
+    outline = any(_OUTLINE.match(ln) and ln.startswith("**") for ln in lines)   # GNU NEWS: "* Noteworthy ..."
     rst = bool(_RST.search(source)) and not re.search(r"``[^`\n]{1,80}''", source)   # GNU ``quotes'' are not reST
     if rst:
         lines = rst_directives(lines)
@@ -102,6 +104,11 @@ def render_plain(source: str) -> dict:
     i = 0
     while i < len(lines):
         ln, k = lines[i], kinds[i]
+        if outline and _OUTLINE.match(ln):
+            flush()
+            out.add(_OUTLINE.sub("", ln), "heading")
+            i += 1
+            continue
         if k == "code":
             j = i
             while j < len(lines) and kinds[j] == "code":
@@ -198,6 +205,8 @@ def soft_break(prev: str, nxt: str, width: int) -> bool:
 
 
 _VERSION_TITLE = re.compile(r"^(version |release |v)?\d+(\.\d+)+\b", re.I)
+_OUTLINE = re.compile(r"^\*{1,4} (?=\S)")          # an Emacs outline heading: "* Noteworthy changes", "** Bug fixes"
+_MODE_LINE = re.compile(r"\s*-\*-.{1,60}-\*-\s*$")   # "-*- outline -*-": a mode line for Emacs
 _DEBIAN_ENTRY = re.compile(r"^[a-z0-9][a-z0-9.+-]+ \([^()\s]+\) [\w-]+(?: [\w-]+)*; urgency=\w+")
 _FIELD = re.compile(r"^[A-Z][\w-]*:(?:\s|$)")   # a deb822 field: "Files: debian/*", "License: GPL-2+"
 _KEY_VALUE = re.compile(r"^\w[\w ]{0,24}:\s+(?=\S)(?=.*[\d`'\"<>=/-]|[a-z])")

@@ -377,3 +377,12 @@ def test_debian_changelog_releases_are_headings_and_copyright_fields_are_lines()
     assert "Files: debian/*" in items and "Copyright: 2019 Jane Roe <jane@example.org>" in items
     assert blocks(copyright_, "text") == ['On Debian systems, the complete text of the GNU General Public License '
                                           'version 2 can be found in "/usr/share/common-licenses/GPL-2".']
+
+
+def test_gnu_news_outline_headings():
+    news = read(FORMATS / "NEWS")
+    assert news.title == "GNU frob NEWS" and news.date == "2024-03-28"
+    assert blocks(news, "heading") == ["GNU frob NEWS", "Noteworthy changes in release 9.5 (2024-03-28) [stable]",
+                                       "Bug fixes", "New features",
+                                       "Noteworthy changes in release 9.4 (2023-08-29) [stable]", "Changes in behavior"]
+    assert "The default block size is now 4096 bytes instead of 1024." in blocks(news, "text")

@@ -255,11 +255,10 @@ def read_document(path: Path, source: str, doc_id: str) -> Document:
     try:
         if path.stat().st_size > MAX_BYTES:
             raise DocumentError(f"larger than {MAX_BYTES // 1_000_000} MB; split it")
-        data = path.read_bytes()
+        raw = path.read_bytes()
     except OSError as e:
         raise DocumentError(f"cannot read ({e.strerror})") from None
-    if packed:
-        data = _gunzip(data)
+    data = _gunzip(raw) if packed else raw
     if not data.strip():
         raise DocumentError("empty file")
     try:
@@ -277,7 +276,7 @@ def read_document(path: Path, source: str, doc_id: str) -> Document:
         raise DocumentError("no text in it")
     meta = read_sidecar(path)
     return Document(
-        id=doc_id, source=source, text=parsed["text"], sha256=file_hash(path, data),
+        id=doc_id, source=source, text=parsed["text"], sha256=file_hash(path, raw),
         title=meta.get("title") or parsed.get("title") or Path(name).stem,
         date=meta.get("date") or find_date(parsed["text"]), origin=meta.get("origin"),
         paragraphs=parsed.get("paragraphs", []), pages=parsed.get("pages", []),

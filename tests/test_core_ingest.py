@@ -160,6 +160,9 @@ def test_documentation_as_distributions_ship_it_is_read_as_plain_text(make_rag, 
     cited = answer.citations[0]
     assert cited.source.endswith("changelog.Debian.gz") and "spool leak" in cited.quote
     assert rag.document(cited.doc_id).text[cited.start:cited.end] == cited.quote
+    again = rag.ingest([folder])                     # the packed file's hash is kept: nothing re-read
+    assert [s.rsplit("/", 1)[-1] for s in again.added + again.updated] == ["bomb.txt.gz"]   # now under the limit
+    assert "changelog.Debian.gz" in " ".join(again.skipped)
 
 
 def test_cli_ingest_exit_status_and_json(tmp_path, capsys):

@@ -41,11 +41,13 @@ _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|el
                      r"thousand|million|billion|dozen|half|double|twice)\b", re.I)
 _CODE = re.compile(r"`[^`]+`|(?<!\w)(?:--?[a-zA-Z][\w-]*|[A-Za-z_][\w]*(?:[._/:=][\w*]+)+\(?\)?|[A-Z][A-Z0-9]*_[A-Z0-9_]+|"
                    r"[a-z]+[A-Z]\w*|\w+\(\))")
+_DURATION = re.compile(r"\b(?:perpetual|permanent(?:ly)?|forever|indefinite(?:ly)?|until|as long as|lifetime)\b", re.I)
+_CONDITION = re.compile(r"\b(?:when|whenever|if|after|before|once|as soon as|until|as of|upon|during)\b", re.I)
 _QUOTED = re.compile(r"\"([^\"]{1,40})\"|“([^”]{1,40})”|'([^'\s]{1,40})'")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w&'’-]*[A-Za-z]")
 _ENTITY = re.compile(r"\d[\w.,%:-]*|\"[^\"]+\"|“[^”]+”|" + _CODE.pattern + r"|(?<!^)\b[A-Z][\w'’-]*[A-Za-z0-9]")
 ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
-    ("version", re.compile(r"^\s*(in )?(which|what)\b[^?]*\b(version|release)\b", re.I)),
+    ("version", re.compile(r"^\s*(in )?(which|what)\b[^?]*\b(version|release)\b(?! control)", re.I)),
     ("date", re.compile(r"^\s*(when\b|since when|(in |on |by )?(what|which) (year|date|day|month|time)\b|how long ago)", re.I)),
     ("number", re.compile(r"\bhow (much|many|long|big|large|old|often|fast|far|high|low|small)\b|\bwhat (percentage|"
                           r"proportion|share|amount|number|size|port|version|limit)\b|\b(default|maximum|minimum|max|"
@@ -87,9 +89,13 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
         found = re.findall(r"\bv?\d+(?:\.\d+)+\w*", sentence)
     elif kind == "date":
         found = [m.group() for m in _DATE.finditer(sentence)]
+        if re.match(r"\s*when (is|are|does|do|can|should|will|must)\b", q):   # "when is the hook called?":
+            found += _CONDITION.findall(sentence)                               # "after the request ends"
     elif kind == "number":
         found = [m.group() for m in re.finditer(r"\S*\d\S*", _DATE.sub(" ", sentence))] or \
                 [m.group() for m in _NUMBER.finditer(_DATE.sub(" ", sentence))]
+        if "how long" in q:       # a duration in words: "a perpetual licence", "until the file is closed"
+            found += _DURATION.findall(sentence)
     elif kind == "code":     # code-like tokens, quoted or dotted names (".rst"), signals and constants (TTIN),
         found = [m.group() for m in _CODE.finditer(sentence)] + [m.group() for m in _QUOTED.finditer(sentence)] + \
                 re.findall(r"(?<![\w.])\.\w+|\b[A-Z][A-Z0-9]{2,}\b", sentence) + \

@@ -148,3 +148,16 @@ def test_compare_finds_regressions():
     regs = regressions({"a": {"id": "a", "question": "q", "metrics": m_ok}},
                        {"a": {"id": "a", "question": "q", "metrics": m_bad}})
     assert regs and regs[0]["id"] == "a" and "false refusal" in regs[0]["why"]
+
+
+def test_refusal_threshold_never_refuses_more_answerable_questions_than_the_cap():
+    """Refusing answerable questions the answer gets wrong costs balanced accuracy nothing, so without the cap
+    the best cut would refuse half of these answerable questions; with it, at most MAX_FALSE_REFUSALS."""
+    from evals.train_scorer import MAX_FALSE_REFUSALS, pick_threshold, rates
+    right = [(0.6 + i / 100, True, True) for i in range(40)]            # answered with the fact
+    wrong = [(0.05 + i / 80, True, False) for i in range(40)]           # answered without it
+    unanswerable = [(0.0 + i / 80, False, False) for i in range(40)]
+    t, accuracy, margin = pick_threshold(right + wrong + unanswerable)
+    r = rates(right + wrong + unanswerable, t)
+    assert r["false_refusals"] <= MAX_FALSE_REFUSALS and r["refused_unanswerable"] > 0
+    assert 0 < accuracy <= 1 and margin > 0

@@ -70,6 +70,36 @@ def test_access_is_denied_by_default_and_granted_per_group_user_or_key(state):
     assert Access(state, open_to_all=True).allowed(ANONYMOUS, "hr")
 
 
+def test_collection_managers_by_user_or_group_never_keys(state):
+    access = Access(state)
+    ana, hana, bo = (Principal("ana", frozenset({"staff"})), Principal("hana", frozenset({"people"})),
+                     Principal("bo", frozenset({"editors"})))
+    access.grant("default", groups=["staff"])
+    access.grant("hr", users=["hana"], manage=True)
+    access.grant("hr", groups=["editors"], manage=True)
+    assert access.may_manage(hana, "hr") and access.allowed(hana, "hr")     # a manager may ask too
+    assert access.may_manage(bo, "hr") and access.allowed(bo, "hr")         # through a group
+    assert not access.may_manage(ana, "default") and access.allowed(ana, "default")   # asks, does not manage
+    assert not access.may_manage(hana, "default") and not access.may_manage(ANONYMOUS, "hr")
+    assert access.may_manage(None, "hr") and Access(state, open_to_all=True).may_manage(ANONYMOUS, "hr")
+    key = Principal("key:1", kind="key", collections=frozenset({"hr"}))
+    assert access.allowed(key, "hr") and not access.may_manage(key, "hr")
+    with pytest.raises(AccessDenied, match=r"ana may not manage collection 'default'.*"
+                                           r"`rag access grant default --users ana --manage`"):
+        access.check_manage(ana, "default")
+    with pytest.raises(AccessDenied, match="keys may not manage"):
+        access.check_manage(key, "hr")
+    access.check_manage(hana, "hr")
+    access.grant("hr", users=["hana"])                     # granting again without --manage keeps the role
+    assert access.may_manage(hana, "hr")
+    assert access.managers() == {"hr": {"groups": ["editors"], "users": ["hana"]}}
+    assert access.grants()["hr"] == {"groups": ["editors"], "users": ["hana"]}
+    access.revoke("hr", users=["hana"], manage=True)       # only the role: she still asks
+    assert not access.may_manage(hana, "hr") and access.allowed(hana, "hr")
+    access.revoke("hr", groups=["editors"])
+    assert not access.may_manage(bo, "hr") and not access.allowed(bo, "hr") and access.managers() == {}
+
+
 def test_rate_limiter_refills_on_its_clock():
     from ui.guard import Limiter
 
@@ -122,6 +152,11 @@ def test_cli_users_keys_and_access(state, tmp_path, monkeypatch, capsys):
     assert main(d + ["keys", "list"]) == 0 and key not in capsys.readouterr().out
     assert main(d + ["access", "grant", "hr", "--groups", "hr"]) == 0
     assert "hr  groups: hr  users: -" in capsys.readouterr().out
+    assert main(d + ["access", "grant", "hr", "--groups", "editors", "--manage"]) == 0
+    assert "hr  groups: editors, hr  users: -  managers: editors" in capsys.readouterr().out
+    assert Access(state).may_manage(Principal("bo", frozenset({"editors"})), "hr")
+    assert main(d + ["access", "revoke", "hr", "--groups", "editors", "--manage"]) == 0
+    assert "hr  groups: editors, hr  users: -\n" in capsys.readouterr().out
     assert main(d + ["users", "remove", "nobody"]) == 2 and "rag users list" in capsys.readouterr().err
     assert main(d + ["keys", "revoke", key.split("_")[1]]) == 0 and Accounts(state).key(key) is None
 

@@ -218,8 +218,8 @@ LOOPBACK = {"/metrics"}  # operators' data: loopback callers, or RAG_METRICS_TOK
 def test_every_route_refuses_anonymous_callers(site):
     routes = concrete_routes(site.app)
     paths = {p for _, p in routes}
-    assert {"/api/ask", "/api/sources/x", "/api/feedback", "/config", "/gradio_api/info", "/gradio_api/queue/join",
-            "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
+    assert {"/api/ask", "/api/sources/x", "/api/sources/x/page", "/api/feedback", "/config", "/gradio_api/info",
+            "/gradio_api/queue/join", "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
             "/widget/example", "/healthz",
             "/readyz", "/metrics"} <= paths
     assert len(routes) > 60
@@ -254,7 +254,8 @@ def test_every_route_refuses_an_unauthorised_key_and_user(site):
         for method, path in concrete_routes(site.app):
             if path in PUBLIC or path in LOOPBACK:
                 continue
-            for k, allowed in ((key, r"/api/(ask|sources/x|feedback)"), (widget, r"/(api/ask|api/sources/x|embed)")):
+            for k, allowed in ((key, r"/api/(ask|sources/x(/page)?|feedback)"),
+                               (widget, r"/(api/ask|api/sources/x(/page)?|embed)")):
                 if re.fullmatch(allowed, path):
                     continue
                 r = client.request(method, path, headers={"Authorization": f"Bearer {k}"})
@@ -267,6 +268,13 @@ def test_every_route_refuses_an_unauthorised_key_and_user(site):
         r = client.get(f"/api/sources/{doc_id}", params={"collection": "hr"}, headers=ana)
         assert r.status_code == 403 and "rag access grant hr" in r.json()["detail"]
         assert client.get(f"/api/sources/{doc_id}", params={"collection": "hr"}, headers=hana).status_code == 200
+        page = {"collection": "hr", "start": 0, "end": 5}   # a source's page image: the same check, then the rest
+        r = client.get(f"/api/sources/{doc_id}/page", params=page, headers=ana)
+        assert r.status_code == 403 and "rag access grant hr" in r.json()["detail"]
+        r = client.get(f"/api/sources/{doc_id}/page", params=page, headers=hana)
+        assert r.status_code == 404 and "not a .pdf file" in r.json()["detail"]
+        r = client.get(f"/api/sources/{doc_id}/page", params=page, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 403   # a key for 'default' only
         assert client.post("/api/ask", json={"question": "Hi there", "collection": "hr"},
                            headers={"Authorization": f"Bearer {key}"}).status_code == 403
         r = client.post("/api/ask", json={"question": "When does the canteen open?", "collection": "hr"},

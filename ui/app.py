@@ -28,7 +28,7 @@ from .ops import Observe, router as ops_router  # noqa: E402
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATIC, WIDGET = HERE / "static", HERE / "widget"
-EMBED_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+EMBED_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
 GRACE_S = 30         # on SIGTERM/Ctrl-C: stop accepting, let requests in flight finish for up to this long
 API_THREADS = 32      # worker threads for sync routes (/api/ask): 8+ concurrent askers are served at once

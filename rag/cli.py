@@ -197,17 +197,15 @@ def cmd_collections(rag, a):
 def cmd_gaps(rag, a):
     from .audit import AuditLog
     from .feedback import FeedbackLog
-    from .gaps import eval_case, export, report
-    groups = report(AuditLog(rag.settings.data_dir, rag.settings.audit_days).rows(),
-                    FeedbackLog(rag.settings).rows(), a.since)
+    from .gaps import add_case, export, report
+    groups = report(AuditLog(rag.settings, rag.settings.audit_days).rows(), FeedbackLog(rag.settings).rows(), a.since)
     if a.eval:
         picked = [g for g in groups if g["id"] in set(a.id or [])]
         if not picked or len(picked) < len(set(a.id or [])):
             raise RagError("name the gaps to add with --id GAP_ID (repeatable), as `rag gaps` lists them")
-        with open(a.eval, "a", encoding="utf-8") as f:
-            for g in picked:
-                f.write(json.dumps(eval_case(g), ensure_ascii=False) + "\n")
-        print(f"{len(picked)} eval case(s) appended to {a.eval}; run them with `rag eval --dataset {a.eval}`")
+        added = sum(add_case(Path(a.eval), g) for g in picked)
+        print(f"{added} eval case(s) appended to {a.eval}" + (f" ({len(picked) - added} there already)"
+              if added < len(picked) else "") + f"; run them with `rag eval --dataset {a.eval}`")
         return 0
     if a.format != "text":
         return _write(export(groups, a.format), a.out, "gap report")

@@ -386,6 +386,27 @@ def test_widget_key_asks_only_from_its_pages(site):
         site.accounts.create_key(["default"], "widget", ["javascript:alert(1)"])
 
 
+GAP_ROUTES = [("GET", "/gaps"), ("GET", "/gaps/export"), ("POST", "/gaps/eval")]   # managers of a collection only
+
+
+def test_gap_report_routes_are_for_a_collections_managers_only(site):
+    assert set(GAP_ROUTES) <= set(concrete_routes(site.app))
+    site.accounts.add_user("mo", PASSWORD, "leads")
+    site.rag.access.grant("default", groups=["leads"], manage=True)
+    _, key = site.accounts.create_key(["default"])
+    with httpx.Client(base_url=site.url, timeout=30) as client:
+        for method, path in GAP_ROUTES:
+            data = {"collection": "default", "id": "gap-0000000000"} if method == "POST" else None
+            assert client.request(method, path, data=data).status_code == 401
+            r = client.request(method, path, data=data, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 403
+            r = client.request(method, path, data=data, headers=site.session("ana"))   # asks, does not manage
+            assert r.status_code == 403 and "rag access grant default --users ana --manage" in r.json()["detail"]
+            r = client.request(method, path, data=data, headers=site.session("mo"))
+            assert r.status_code == (404 if method == "POST" else 200), (path, r.text)   # no such gap: 404
+        assert client.get("/gaps", params={"collection": "hr"}, headers=site.session("mo")).status_code == 403
+
+
 def test_audit_log_records_asks_reads_and_refusals(site, tmp_path):
     import csv
     import json

@@ -242,6 +242,18 @@ class Rag:
         """Names of the indexed collections `user` may ask (None: the operator, who may ask all)."""
         return [n for n in self.store.collections() if self.access.allowed(user, n)]
 
+    def may_manage(self, user: Principal | None, collection: str) -> bool:
+        """Whether `user` may upload, delete and re-ingest `collection`'s documents (rag.access; None: the operator)."""
+        return bool(isinstance(collection, str) and COLLECTION_NAME.fullmatch(collection)
+                    and self.access.may_manage(user, collection))
+
+    def managed(self, user: Principal | None = None) -> list[str]:
+        """Collections `user` may manage: indexed ones, and those granted with --manage though still empty."""
+        names = set(self.store.collections()) | {self.settings.collection}
+        if not self.access.open:
+            names |= set(self.access.managers())
+        return sorted(n for n in names if self.may_manage(user, n))
+
     def status(self, collection: str | None = None, user: Principal | None = None) -> dict:
         names = [self._collection(collection, user)] if collection else self.collections(user)
         out = {"data_dir": str(self.settings.data_dir), "chroma_url": self.settings.chroma_url, "collections": {}}

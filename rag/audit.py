@@ -24,14 +24,18 @@ def _now(offset_s: float = 0) -> str:
 
 
 class AuditLog:
-    def __init__(self, where, days: int = 90):
-        """`where`: a Database, a Settings (RAG_DATABASE_URL or its data dir) or a data dir."""
+    def __init__(self, where, days: int = 90, anonymous: bool | None = None):
+        """`where`: a Database, a Settings (RAG_DATABASE_URL or its data dir; RAG_ANONYMOUS_FEEDBACK then defaults
+        `anonymous`) or a data dir. `anonymous`: refused questions are stored without user name and address."""
         self.db: Database = connect(where)
         self.days, self._purged = days, 0.0
+        self.anonymous = getattr(where, "anonymous_feedback", False) if anonymous is None else anonymous
 
     def asked(self, user: str | None, client: str | None, collection: str, answer) -> None:
         """One answered (or refused) question; `answer` is a rag Answer."""
         cites = [{"n": c.n, "source": c.source, "start": c.start, "end": c.end} for c in answer.citations]
+        if answer.refused and self.anonymous:     # the gap report's questions: nobody's name on them
+            user = client = None
         self._add(user=user, client=client, action="ask", collection=collection, question=answer.question,
                   answer=answer.answer, refused=int(answer.refused), citations=json.dumps(cites, ensure_ascii=False))
 
@@ -60,9 +64,13 @@ class AuditLog:
             log.info("audit: %d rows older than %d days removed", gone, self.days)
         return gone
 
-    def rows(self, since: str | None = None) -> list[dict]:
-        out = self.db.rows(f"SELECT {', '.join(map(quoted, FIELDS))} FROM audit WHERE time >= :since ORDER BY id",
-                           since=since or "")
+    def rows(self, since: str | None = None, refused_in: str | None = None) -> list[dict]:
+        """Rows from `since` on, oldest first; with `refused_in`, only the questions refused in that collection."""
+        only, params = "", {"since": since or ""}
+        if refused_in:
+            only, params["collection"] = " AND action = 'ask' AND refused = 1 AND collection = :collection", refused_in
+        out = self.db.rows(f"SELECT {', '.join(map(quoted, FIELDS))} FROM audit WHERE time >= :since{only} ORDER BY id",
+                           **params)
         for r in out:
             r["citations"] = json.loads(r["citations"]) if r["citations"] else None
             r["refused"] = None if r["refused"] is None else bool(r["refused"])

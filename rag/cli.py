@@ -164,9 +164,12 @@ def cmd_access(rag, a):
         name = rag._collection(a.name)
         if not (a.groups or a.users):
             raise RagError("name who: --groups a,b and/or --users x,y ('*' as a group: every signed-in user)")
-        getattr(access, a.access_command)(name, _names(a.groups), _names(a.users))
+        getattr(access, a.access_command)(name, _names(a.groups), _names(a.users), manage=a.manage)
+    managers = access.managers()
     for name, g in access.grants().items():
-        print(f"{name}  groups: {', '.join(g['groups']) or '-'}  users: {', '.join(g['users']) or '-'}")
+        m = managers.get(name)
+        print(f"{name}  groups: {', '.join(g['groups']) or '-'}  users: {', '.join(g['users']) or '-'}"
+              + (f"  managers: {', '.join(m['groups'] + m['users'])}" if m else ""))
     return 0
 
 
@@ -194,17 +197,15 @@ def cmd_collections(rag, a):
 def cmd_gaps(rag, a):
     from .audit import AuditLog
     from .feedback import FeedbackLog
-    from .gaps import eval_case, export, report
-    groups = report(AuditLog(rag.settings.data_dir, rag.settings.audit_days).rows(),
-                    FeedbackLog(rag.settings).rows(), a.since)
+    from .gaps import add_case, export, report
+    groups = report(AuditLog(rag.settings, rag.settings.audit_days).rows(), FeedbackLog(rag.settings).rows(), a.since)
     if a.eval:
         picked = [g for g in groups if g["id"] in set(a.id or [])]
         if not picked or len(picked) < len(set(a.id or [])):
             raise RagError("name the gaps to add with --id GAP_ID (repeatable), as `rag gaps` lists them")
-        with open(a.eval, "a", encoding="utf-8") as f:
-            for g in picked:
-                f.write(json.dumps(eval_case(g), ensure_ascii=False) + "\n")
-        print(f"{len(picked)} eval case(s) appended to {a.eval}; run them with `rag eval --dataset {a.eval}`")
+        added = sum(add_case(Path(a.eval), g) for g in picked)
+        print(f"{added} eval case(s) appended to {a.eval}" + (f" ({len(picked) - added} there already)"
+              if added < len(picked) else "") + f"; run them with `rag eval --dataset {a.eval}`")
         return 0
     if a.format != "text":
         return _write(export(groups, a.format), a.out, "gap report")
@@ -338,11 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys("revoke", "revoke a key by its id").add_argument("id")
     keys("list", "keys (ids, collections; never the keys themselves)").add_argument("--json", action="store_true")
     access = group("access", cmd_access, "who may use which collection when sign-in is on")
-    for v, h in (("grant", "let groups/users ask a collection and read its sources"), ("revoke", "take a grant back")):
+    for v, h, m in (("grant", "let groups/users ask a collection and read its sources",
+                     "also let them manage it: upload, delete and re-ingest its documents on /documents"),
+                    ("revoke", "take a grant back", "take only the manager role back (they may still ask)")):
         sp = access(v, h)
         sp.add_argument("name", metavar="COLLECTION")
         sp.add_argument("--groups", help="comma-separated groups ('*': every signed-in user)")
         sp.add_argument("--users", help="comma-separated user names")
+        sp.add_argument("--manage", action="store_true", help=m)
     access("list", "every grant")
     collections = group("collections", cmd_collections, "what the chat shows about each collection")
     sp = collections("describe", "set a collection's description and example questions, shown in the chat")

@@ -3,10 +3,12 @@ rated down (from the feedback log), grouped by similar question, with counts, da
 group can become an eval case (a line of the `rag eval` dataset format)."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import re
 from collections import Counter
+from pathlib import Path
 
 from .feedback import export_rows
 
@@ -59,6 +61,53 @@ def report(audit_rows: list[dict], feedback_rows: list[dict], since: str | None 
                     "comments": [m["comment"] for m in members if m["comment"]], "asked": sorted(wordings)})
     out.sort(key=lambda g: g["last"], reverse=True)    # the most recent first among equally frequent ones
     return sorted(out, key=lambda g: -g["count"])
+
+
+def collection_report(audit, feedback, collection: str, default: str) -> list[dict]:
+    """One collection's gaps from an AuditLog and a FeedbackLog, each purged of rows past its retention first;
+    feedback given without a collection counts for `default`, the collection such an answer came from."""
+    audit.purge()
+    feedback.purge()
+    down = [r for r in feedback.rows() if r["verdict"] == "down" and (r["collection"] or default) == collection]
+    return report(audit.rows(refused_in=collection), down)
+
+
+def dataset(settings, collection: str) -> Path:
+    """The eval dataset the gap page appends a collection's cases to: RAG_GAPS_EVAL_DIR/COLLECTION.jsonl
+    (unset: DATA_DIR/evals/COLLECTION.jsonl); `collection` must be a valid collection name."""
+    return Path(settings.gaps_eval_dir or Path(settings.data_dir) / "evals") / f"{collection}.jsonl"
+
+
+def case_ids(path: Path) -> set[str]:
+    """Ids of the cases in a dataset file (none if it does not exist; lines that are not JSON skipped)."""
+    try:
+        return _ids(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return set()
+
+
+def _ids(text: str) -> set[str]:
+    out = set()
+    for line in text.splitlines():
+        try:
+            out.add(json.loads(line).get("id"))
+        except (ValueError, AttributeError):
+            continue
+    return out
+
+
+def add_case(path: Path, group: dict) -> bool:
+    """Append a gap's eval case to a dataset file unless a case with its id is in it already; True if appended.
+    Locked, so two managers adding at once write one line each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        text = f.read()
+        if group["id"] in _ids(text):
+            return False
+        f.write(("\n" if text and not text.endswith("\n") else "") + json.dumps(eval_case(group), ensure_ascii=False) + "\n")
+        return True
 
 
 def export(groups: list[dict], fmt: str = "jsonl") -> str:

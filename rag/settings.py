@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(262_144, ge=1024, le=100_000_000, description="Largest request body the server reads; larger ones get 413.")
     rate_limit: int = Field(60, ge=0, le=100_000, description="Questions per minute per user or key (bursts up to the same number); over it: 429 with Retry-After. 0 turns it off.")
     audit_days: int = Field(90, ge=0, le=36_500, description="Days the audit log keeps its rows (who asked what, what was cited, who read which source); 0 keeps them for ever.")
+    feedback_days: int = Field(0, ge=0, le=36_500, description="Days feedback rows (thumbs up/down, comments) are kept; 0 keeps them for ever. The gap report's refused questions are audit rows, kept RAG_AUDIT_DAYS.")
+    anonymous_feedback: bool = Field(False, description="Store feedback and refused questions without the user's name or address (the rest of the audit log keeps them).")
+    gaps_eval_dir: Path | None = Field(None, description="Folder of the eval datasets the gap page appends cases to, one per collection (COLLECTION.jsonl, the `rag eval` format); replicas should share one. Unset: DATA_DIR/evals.")
 
 
 def load_settings(**overrides) -> Settings:

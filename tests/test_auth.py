@@ -70,6 +70,36 @@ def test_access_is_denied_by_default_and_granted_per_group_user_or_key(state):
     assert Access(state, open_to_all=True).allowed(ANONYMOUS, "hr")
 
 
+def test_collection_managers_by_user_or_group_never_keys(state):
+    access = Access(state)
+    ana, hana, bo = (Principal("ana", frozenset({"staff"})), Principal("hana", frozenset({"people"})),
+                     Principal("bo", frozenset({"editors"})))
+    access.grant("default", groups=["staff"])
+    access.grant("hr", users=["hana"], manage=True)
+    access.grant("hr", groups=["editors"], manage=True)
+    assert access.may_manage(hana, "hr") and access.allowed(hana, "hr")     # a manager may ask too
+    assert access.may_manage(bo, "hr") and access.allowed(bo, "hr")         # through a group
+    assert not access.may_manage(ana, "default") and access.allowed(ana, "default")   # asks, does not manage
+    assert not access.may_manage(hana, "default") and not access.may_manage(ANONYMOUS, "hr")
+    assert access.may_manage(None, "hr") and Access(state, open_to_all=True).may_manage(ANONYMOUS, "hr")
+    key = Principal("key:1", kind="key", collections=frozenset({"hr"}))
+    assert access.allowed(key, "hr") and not access.may_manage(key, "hr")
+    with pytest.raises(AccessDenied, match=r"ana may not manage collection 'default'.*"
+                                           r"`rag access grant default --users ana --manage`"):
+        access.check_manage(ana, "default")
+    with pytest.raises(AccessDenied, match="keys may not manage"):
+        access.check_manage(key, "hr")
+    access.check_manage(hana, "hr")
+    access.grant("hr", users=["hana"])                     # granting again without --manage keeps the role
+    assert access.may_manage(hana, "hr")
+    assert access.managers() == {"hr": {"groups": ["editors"], "users": ["hana"]}}
+    assert access.grants()["hr"] == {"groups": ["editors"], "users": ["hana"]}
+    access.revoke("hr", users=["hana"], manage=True)       # only the role: she still asks
+    assert not access.may_manage(hana, "hr") and access.allowed(hana, "hr")
+    access.revoke("hr", groups=["editors"])
+    assert not access.may_manage(bo, "hr") and not access.allowed(bo, "hr") and access.managers() == {}
+
+
 def test_rate_limiter_refills_on_its_clock():
     from ui.guard import Limiter
 
@@ -122,6 +152,11 @@ def test_cli_users_keys_and_access(state, tmp_path, monkeypatch, capsys):
     assert main(d + ["keys", "list"]) == 0 and key not in capsys.readouterr().out
     assert main(d + ["access", "grant", "hr", "--groups", "hr"]) == 0
     assert "hr  groups: hr  users: -" in capsys.readouterr().out
+    assert main(d + ["access", "grant", "hr", "--groups", "editors", "--manage"]) == 0
+    assert "hr  groups: editors, hr  users: -  managers: editors" in capsys.readouterr().out
+    assert Access(state).may_manage(Principal("bo", frozenset({"editors"})), "hr")
+    assert main(d + ["access", "revoke", "hr", "--groups", "editors", "--manage"]) == 0
+    assert "hr  groups: editors, hr  users: -\n" in capsys.readouterr().out
     assert main(d + ["users", "remove", "nobody"]) == 2 and "rag users list" in capsys.readouterr().err
     assert main(d + ["keys", "revoke", key.split("_")[1]]) == 0 and Accounts(state).key(key) is None
 
@@ -183,8 +218,8 @@ LOOPBACK = {"/metrics"}  # operators' data: loopback callers, or RAG_METRICS_TOK
 def test_every_route_refuses_anonymous_callers(site):
     routes = concrete_routes(site.app)
     paths = {p for _, p in routes}
-    assert {"/api/ask", "/api/sources/x", "/api/feedback", "/config", "/gradio_api/info", "/gradio_api/queue/join",
-            "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
+    assert {"/api/ask", "/api/sources/x", "/api/sources/x/page", "/api/feedback", "/config", "/gradio_api/info",
+            "/gradio_api/queue/join", "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
             "/widget/example", "/healthz",
             "/readyz", "/metrics"} <= paths
     assert len(routes) > 60
@@ -219,7 +254,8 @@ def test_every_route_refuses_an_unauthorised_key_and_user(site):
         for method, path in concrete_routes(site.app):
             if path in PUBLIC or path in LOOPBACK:
                 continue
-            for k, allowed in ((key, r"/api/(ask|sources/x|feedback)"), (widget, r"/(api/ask|api/sources/x|embed)")):
+            for k, allowed in ((key, r"/api/(ask|sources/x(/page)?|feedback)"),
+                               (widget, r"/(api/ask|api/sources/x(/page)?|embed)")):
                 if re.fullmatch(allowed, path):
                     continue
                 r = client.request(method, path, headers={"Authorization": f"Bearer {k}"})
@@ -232,6 +268,13 @@ def test_every_route_refuses_an_unauthorised_key_and_user(site):
         r = client.get(f"/api/sources/{doc_id}", params={"collection": "hr"}, headers=ana)
         assert r.status_code == 403 and "rag access grant hr" in r.json()["detail"]
         assert client.get(f"/api/sources/{doc_id}", params={"collection": "hr"}, headers=hana).status_code == 200
+        page = {"collection": "hr", "start": 0, "end": 5}   # a source's page image: the same check, then the rest
+        r = client.get(f"/api/sources/{doc_id}/page", params=page, headers=ana)
+        assert r.status_code == 403 and "rag access grant hr" in r.json()["detail"]
+        r = client.get(f"/api/sources/{doc_id}/page", params=page, headers=hana)
+        assert r.status_code == 404 and "not a .pdf file" in r.json()["detail"]
+        r = client.get(f"/api/sources/{doc_id}/page", params=page, headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 403   # a key for 'default' only
         assert client.post("/api/ask", json={"question": "Hi there", "collection": "hr"},
                            headers={"Authorization": f"Bearer {key}"}).status_code == 403
         r = client.post("/api/ask", json={"question": "When does the canteen open?", "collection": "hr"},
@@ -341,6 +384,27 @@ def test_widget_key_asks_only_from_its_pages(site):
     assert r.status_code == 403
     with pytest.raises(Exception, match="bad origin"):
         site.accounts.create_key(["default"], "widget", ["javascript:alert(1)"])
+
+
+GAP_ROUTES = [("GET", "/gaps"), ("GET", "/gaps/export"), ("POST", "/gaps/eval")]   # managers of a collection only
+
+
+def test_gap_report_routes_are_for_a_collections_managers_only(site):
+    assert set(GAP_ROUTES) <= set(concrete_routes(site.app))
+    site.accounts.add_user("mo", PASSWORD, "leads")
+    site.rag.access.grant("default", groups=["leads"], manage=True)
+    _, key = site.accounts.create_key(["default"])
+    with httpx.Client(base_url=site.url, timeout=30) as client:
+        for method, path in GAP_ROUTES:
+            data = {"collection": "default", "id": "gap-0000000000"} if method == "POST" else None
+            assert client.request(method, path, data=data).status_code == 401
+            r = client.request(method, path, data=data, headers={"Authorization": f"Bearer {key}"})
+            assert r.status_code == 403
+            r = client.request(method, path, data=data, headers=site.session("ana"))   # asks, does not manage
+            assert r.status_code == 403 and "rag access grant default --users ana --manage" in r.json()["detail"]
+            r = client.request(method, path, data=data, headers=site.session("mo"))
+            assert r.status_code == (404 if method == "POST" else 200), (path, r.text)   # no such gap: 404
+        assert client.get("/gaps", params={"collection": "hr"}, headers=site.session("mo")).status_code == 403
 
 
 def test_audit_log_records_asks_reads_and_refusals(site, tmp_path):

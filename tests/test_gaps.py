@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import json
+import time
+from types import SimpleNamespace
 
+from rag import load_settings
+from rag.audit import AuditLog
 from rag.cli import main
+from rag.feedback import FeedbackLog
 from rag.gaps import eval_case, export, report, terms
 
 
@@ -61,3 +66,32 @@ def test_cli_lists_exports_and_appends_eval_cases(tmp_path, capsys):
     office = next(c for c in cases if c["question"] == "Where is the office?")
     assert office["id"] in ids and (office["reference"], office["sources"]) == ("it moved", ["report.pdf"])
     assert "answerable" not in office   # rated down, not refused: an answerable question answered badly
+    capsys.readouterr()
+    dataset.write_text(dataset.read_text().rstrip("\n"))     # a hand-edited file without its last newline
+    assert main(["gaps", "--eval", str(dataset), "--id", ids[0], *d]) == 0
+    assert "0 eval case(s) appended" in capsys.readouterr().out and len(dataset.read_text().splitlines()) == 2
+    dataset.write_text(dataset.read_text().splitlines()[0])
+    assert main(["gaps", "--eval", str(dataset), "--id", ids[0], "--id", ids[1], *d]) == 0
+    out = capsys.readouterr().out
+    assert "1 eval case(s) appended" in out and "(1 there already)" in out
+    assert [json.loads(line)["id"] for line in dataset.read_text().splitlines()] == [cases[0]["id"], cases[1]["id"]]
+
+
+def test_retention_and_anonymous_feedback(state, tmp_path):
+    old = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 40 * 86400))
+    log = FeedbackLog(state, days=30, anonymous=True)
+    first = log.add("Where is the office?", "In Leeds.", "down", user="ana")
+    log.db.execute("UPDATE feedback SET time = :old WHERE id = :id", old=old, id=first)
+    log.add("Where is the canteen?", "Floor 2.", "down", user="ana", collection="default")
+    assert log.comment(2, "it moved", user="ana")       # rows without a name: the comment still lands
+    assert log.purge() == 1
+    assert [(r["question"], r["user"], r["comment"]) for r in log.rows()] == [("Where is the canteen?", None, "it moved")]
+    assert FeedbackLog(state).days == 0                  # default: kept for ever, names kept
+    audit = AuditLog(state, anonymous=True)
+    for refused in (True, False):
+        audit.asked("ana", "10.0.0.7", "default", SimpleNamespace(question=f"q{refused}", answer="a", refused=refused,
+                                                                  citations=[]))
+    rows = {r["question"]: (r["user"], r["client"]) for r in audit.rows()}
+    assert rows == {"qTrue": (None, None), "qFalse": ("ana", "10.0.0.7")}   # refused questions: nobody's
+    from_settings = FeedbackLog(load_settings(data_dir=tmp_path, feedback_days=7, anonymous_feedback=True))
+    assert (from_settings.days, from_settings.anonymous) == (7, True)   # RAG_FEEDBACK_DAYS, RAG_ANONYMOUS_FEEDBACK

@@ -109,6 +109,7 @@ def test_an_older_data_dir_is_migrated_in_place(tmp_path):
     assert Accounts(db).check_password("ana", "correct horse").groups == {"staff"}
     from rag.access import Access
     assert Access(db).grants() == {"hr": {"groups": ["people"], "users": []}}
+    assert Access(db).managers() == {}                            # old grants stay ask-only
     rows = FeedbackLog(db).rows()
     assert [r["question"] for r in rows] == ["old question"]
     assert not (tmp_path / "feedback.sqlite3").exists() and (tmp_path / "feedback.sqlite3.imported").exists()

@@ -1,4 +1,4 @@
-"""REST routes: /api/ask, /api/sources/{id}, /api/feedback (pydantic models for OpenAPI)."""
+"""REST routes: /api/ask, /api/sources/{id} (and its PDF pages), /api/feedback (pydantic models for OpenAPI)."""
 from __future__ import annotations
 
 import itertools
@@ -11,13 +11,15 @@ import anyio
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
 
 from rag import NotFound, QuestionError, RagError, Unavailable
 from rag.auth import ANONYMOUS
+from rag.documents import MAX_TEXT_CHARS
 from rag.errors import AccessDenied
+from rag.pdfpage import page_png
 
 from .guard import principal_of
 from .render import answer_dict, citation_dict
@@ -96,6 +98,7 @@ class SourceOut(BaseModel):
     date: str | None
     origin: str | None
     text: str = Field(description="The stored text every citation's start/end points into.")
+    pages: int = Field(0, description="Pages of a PDF (0 for other files): GET /api/sources/{id}/page shows one.")
 
 
 class CitationIn(BaseModel):
@@ -219,10 +222,9 @@ def router(rag, feedback, audit=None) -> APIRouter:
                 audited(event[1])
                 return answer_dict(event[1])
 
-    @r.get("/api/sources/{doc_id}", response_model=SourceOut, responses=errors, tags=["api"],
-           summary="Stored text and metadata of one indexed document")
-    def source(doc_id: str, request: Request, collection: str | None = Query(None, max_length=50)) -> dict:
-        # ids are looked up in the index only; nothing here ever touches the file system
+    def indexed(doc_id: str, collection: str | None, request: Request):
+        """The indexed document `doc_id` if the caller may read it: 403, 404 or 503 otherwise. Ids are looked
+        up in the index only; nothing here ever touches the file system."""
         user = caller(rag, request)
         try:
             known = DOC_ID.match(doc_id) and doc_id in rag.documents(collection, user=user)
@@ -236,9 +238,38 @@ def router(rag, feedback, audit=None) -> APIRouter:
             raise HTTPException(503, str(e))
         if doc is None:
             raise HTTPException(404, "no indexed document has this id")
+        return doc
+
+    @r.get("/api/sources/{doc_id}", response_model=SourceOut, responses=errors, tags=["api"],
+           summary="Stored text and metadata of one indexed document")
+    def source(doc_id: str, request: Request, collection: str | None = Query(None, max_length=50)) -> dict:
+        doc = indexed(doc_id, collection, request)
         audit.read(*audit_names(request), collection or rag.settings.collection, doc.id)
         return {"id": doc.id, "source": doc.source, "title": doc.title, "date": doc.date, "origin": doc.origin,
-                "text": doc.text}
+                "text": doc.text, "pages": len(doc.pages)}
+
+    @r.get("/api/sources/{doc_id}/page", response_class=Response, tags=["api"],
+           responses=errors | {200: {"content": {"image/png": {}}}, 304: {"description": "Not modified"}},
+           summary="A PDF source's page where a cited span starts, as PNG, the span highlighted")
+    def source_page(doc_id: str, request: Request, start: int = Query(ge=0, le=MAX_TEXT_CHARS),
+                    end: int = Query(ge=0, le=MAX_TEXT_CHARS),
+                    collection: str | None = Query(None, max_length=50)) -> Response:
+        """Headers: X-Rag-Page (the page number) and X-Rag-Highlight (the highlight's top and bottom as fractions
+        of the image's height, or "none" when the span was not found on the page image)."""
+        doc = indexed(doc_id, collection, request)
+        if not start <= end <= len(doc.text):
+            raise HTTPException(400, f"start and end must satisfy start <= end <= {len(doc.text)} (the length of "
+                                     "the stored text), as a citation's do")
+        tag = f'"{doc.sha256[:20]}-{start}-{end}"'    # the same span of the same file: the same image
+        cache = {"Cache-Control": "private, no-cache", "ETag": tag}
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers=cache)
+        try:
+            png, page, span = page_png(doc, start, end)
+        except NotFound as e:
+            raise HTTPException(404, str(e))
+        return Response(png, media_type="image/png", headers={**cache, "X-Rag-Page": str(page),
+                        "X-Rag-Highlight": f"{span[0]:.4f} {span[1]:.4f}" if span else "none"})
 
     @r.post("/api/feedback", response_model=FeedbackOut, status_code=201, tags=["api"],
             summary="Store a thumbs up/down (and optional comment) on an answer")

@@ -22,13 +22,14 @@ from rag import FeedbackLog, RagError  # noqa: E402
 from rag.errors import ConfigError, Unavailable  # noqa: E402
 
 from .api import caller, invalid_request, router  # noqa: E402
+from .gaps import router as gaps_router  # noqa: E402
 from .guard import Guard, principal_of  # noqa: E402
 from .ops import Observe, router as ops_router  # noqa: E402
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATIC, WIDGET = HERE / "static", HERE / "widget"
-EMBED_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+EMBED_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; "
              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
 GRACE_S = 30         # on SIGTERM/Ctrl-C: stop accepting, let requests in flight finish for up to this long
 API_THREADS = 32      # worker threads for sync routes (/api/ask): 8+ concurrent askers are served at once
@@ -82,7 +83,7 @@ def theme():
 
 def create_app(rag, feedback: FeedbackLog | None = None):
     """The FastAPI app for one Rag object (routes: /api/*, /healthz, /widget.js, /widget/example, /embed,
-    / = Gradio chat), every route behind the Guard (Host, body limit, sign-in, keys, rate limits)."""
+    /gaps, / = Gradio chat), every route behind the Guard (Host, body limit, sign-in, keys, rate limits)."""
     import gradio as gr
 
     from rag.audit import AuditLog
@@ -137,6 +138,7 @@ def create_app(rag, feedback: FeedbackLog | None = None):
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(Unavailable, lambda request, e: JSONResponse({"detail": str(e)}, status_code=503))
     app.include_router(router(rag, feedback, audit))
+    app.include_router(gaps_router(rag, feedback, audit))
     app.include_router(ops_router(rag))
     if rag.settings.auth == "password":
         from .signin import router as signin_router

@@ -19,6 +19,8 @@ from .render import answer_dict, answer_markdown, md_text
 log = logging.getLogger(__name__)
 
 SIGN_OUT = '<form method="post" action="/signout"><button type="submit" class="rag-signout">Sign out</button></form>'
+GAPS_LINK = ('<a class="rag-gaps-link" href="/gaps"><svg class="rag-svg" viewBox="0 0 24 24" aria-hidden="true">'
+             '<path d="M4 20V10M10 20V4M16 20v-7M22 20H2"/></svg>Knowledge gaps</a>')   # for managers only
 MAX_TURNS = 20  # turns of a conversation's history kept for follow-up questions
 PANEL = ('<aside id="rag-source-panel" class="rag-source-panel" aria-label="Source" hidden></aside>')
 BRAND = '<div class="rag-brand"><span class="rag-logo" aria-hidden="true"></span><span class="rag-brand-name">Ask the sources</span></div>'
@@ -188,6 +190,13 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
     def new_chat(collection, browser, request: gr.Request):
         return empty_chat(collection or rag.settings.collection), [], None, "", "", past(request, browser)
 
+    def gaps_link(request: gr.Request):
+        """The gap report's link, for managers of a collection only."""
+        try:
+            return gr.HTML(GAPS_LINK, visible=bool(rag.managed(caller(rag, request))))
+        except RagError:
+            return gr.HTML(visible=False)
+
     with gr.Blocks(title="Ask the sources", analytics_enabled=False, fill_height=True, fill_width=True) as demo:
         browser = gr.BrowserState(None, storage_key="rag-browser", secret=secret)
         turns, chat_id, rated = gr.State([]), gr.State(None), gr.State(None)
@@ -199,6 +208,7 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
                 with gr.Row():
                     rename_btn = gr.Button("Rename", elem_id="rag-rename", size="sm")
                     delete_btn = gr.Button("Delete", elem_id="rag-delete", size="sm", variant="stop")
+            gaps = gr.HTML("", elem_id="rag-gaps", padding=False, visible=False)
         with gr.Column(elem_id="rag-main", scale=1):
             with gr.Row(elem_id="rag-top", equal_height=True):
                 gr.HTML(BRAND, elem_id="rag-brand", padding=False)
@@ -257,4 +267,5 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
         rename_btn.click(rename, [chat_id, title, browser], [saved], api_name=False)
         delete_btn.click(delete, [chat_id, browser, collection], [saved, chat, turns, chat_id, title], api_name=False,
                          js=clear_source)
+        demo.load(gaps_link, None, [gaps], api_name=False)
     return demo

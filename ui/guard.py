@@ -30,8 +30,8 @@ PUBLIC = re.compile(r"^/(signin|healthz|readyz|widget\.js|favicon\.ico|ui-static
 PROBES = ("/healthz", "/readyz")
 # rate-limited; /api/ask/WORD: variants such as a streaming answer
 ASKS = re.compile(r"^/(api/ask(/[a-z]+)?|gradio_api/(queue/join|call/[^/]+|run/[^/]+|api/[^/]+))/?$")
-KEY_ROUTES = {"key": re.compile(r"^/api/(ask(/[a-z]+)?|sources/[^/]+|feedback)$"),
-              "widget": re.compile(r"^/(api/ask(/[a-z]+)?|api/sources/[^/]+|embed)$")}
+KEY_ROUTES = {"key": re.compile(r"^/api/(ask(/[a-z]+)?|sources/[^/]+(/page)?|feedback)$"),
+              "widget": re.compile(r"^/(api/ask(/[a-z]+)?|api/sources/[^/]+(/page)?|embed)$")}
 
 
 def split(text: str | None) -> list[str]:

@@ -2,12 +2,13 @@
    a bottom sheet on phones): a header that stays in view (title, date, locator, close) above the stored text,
    shown as text (never HTML), with the cited span softly highlighted and scrolled into view. The drawer
    follows the latest clicked citation and closes on Escape or its close button, giving focus back to the
-   citation. Used by / and /embed. */
+   citation. A PDF's cited page is shown too, as an image with the span highlighted (GET /api/sources/ID/page),
+   beside the text on wide screens and above it on narrow ones. Used by / and /embed. */
 (function () {
   "use strict";
   var base = (document.currentScript && document.currentScript.dataset.base) || "/";
   var SVG = "http://www.w3.org/2000/svg";
-  var opener = null, token = 0;
+  var opener = null, token = 0, pageUrl = null;
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -37,9 +38,15 @@
     if (!box || box.hidden) return;
     box.hidden = true;
     box.replaceChildren();
+    forget();
     document.documentElement.classList.remove("rag-drawer-open");
     if (opener && document.contains(opener)) opener.focus();
     opener = null;
+  }
+
+  function forget() {  // the previous page image's memory
+    if (pageUrl) URL.revokeObjectURL(pageUrl);
+    pageUrl = null;
   }
 
   function frame(box, head, body) {
@@ -51,6 +58,7 @@
     x.onclick = close;
     bar.append(head, x);
     box.replaceChildren(bar, body);
+    box.classList.toggle("rag-with-page", body.classList.contains("rag-views"));
     box.hidden = false;
     document.documentElement.classList.add("rag-drawer-open");
   }
@@ -90,10 +98,49 @@
     mark.id = "rag-cited";
     mark.tabIndex = -1;
     body.append(document.createTextNode(doc.text.slice(0, s)), mark, document.createTextNode(doc.text.slice(e)));
-    frame(box, head, body);
+    var views = body;
+    if (doc.pages > 0) {   // a PDF: its page too, beside (or above) the text
+      views = el("div", "rag-views");
+      var fig = el("figure", "rag-page");
+      fig.append(el("p", "rag-hint", "Loading the page…"));
+      views.append(fig, body);
+      showPage(fig, p, doc, mine);
+    }
+    frame(box, head, views);
     // only the text scrolls: the header stays in view; the passage starts a little below its top
     body.scrollTop = Math.max(0, mark.offsetTop - body.offsetTop - body.clientHeight / 4);
     mark.focus({ preventScroll: true });
+  }
+
+  async function showPage(fig, p, doc, mine) {
+    var url = base + "api/sources/" + encodeURIComponent(p.get("d") || "") + "/page?start=" +
+              encodeURIComponent(p.get("s") || "0") + "&end=" + encodeURIComponent(p.get("e") || "0") +
+              (p.get("c") ? "&collection=" + encodeURIComponent(p.get("c")) : "");
+    var r, blob;
+    try {
+      r = await fetch(url, { headers: window.ragKey ? { Authorization: "Bearer " + window.ragKey } : {} });
+      if (!r.ok) throw new Error((await r.json()).detail || ("HTTP " + r.status));
+      blob = await r.blob();
+    } catch (err) {
+      if (mine === token) fig.replaceChildren(el("p", "rag-hint", "No page image: " + err.message));
+      return;
+    }
+    if (mine !== token) return;
+    forget();
+    pageUrl = URL.createObjectURL(blob);
+    var n = r.headers.get("X-Rag-Page"), mark = (r.headers.get("X-Rag-Highlight") || "none").split(" ");
+    var found = mark.length === 2;
+    var img = el("img");
+    img.alt = "Page " + n + " of " + doc.title + (found ? ", the cited passage highlighted" : "");
+    fig.tabIndex = 0;   // it scrolls: reachable by keyboard
+    fig.setAttribute("aria-label", "Page " + n);
+    var caption = el("figcaption", "rag-meta", "Page " + n + (found ? "" :
+                     " (the passage could not be found on the page image; it is highlighted in the text)"));
+    img.onload = function () {   // the highlight a little below the top of the page's view
+      if (found) fig.scrollTop = Math.max(0, parseFloat(mark[0]) * img.clientHeight - fig.clientHeight / 4);
+    };
+    img.src = pageUrl;
+    fig.replaceChildren(caption, img);
   }
 
   window.ragClearSource = close;

@@ -57,6 +57,12 @@ class Rag:
         return self._access
 
     @property
+    def files(self):
+        """The files behind the collections' documents: uploads, status, originals (rag.files)."""
+        from .files import Files
+        return Files(self)
+
+    @property
     def retriever(self):
         if self._retriever is None:
             from .retrieval import Retriever
@@ -73,7 +79,8 @@ class Rag:
         return name
 
     def ingest(self, paths: list[str | Path] | None = None, collection: str | None = None,
-               progress: bool = False) -> IngestReport:
+               progress=False) -> IngestReport:
+        """`progress`: a tqdm bar when True, or a callable report(files done, files in all)."""
         from .ingest import ingest
         paths = [Path(p) for p in (paths or [self.settings.corpus_dir])]
         name = self._collection(collection)

@@ -121,7 +121,25 @@ class Batcher:
         self.pending = []
 
 
-def progress_bar(total: int, unit: str, enabled: bool):
+class _Reported:
+    """A progress bar that calls `report(done, total)` (e.g. the documents page's progress bar)."""
+
+    def __init__(self, report, total: int):
+        self.report, self.total, self.done = report, total, 0
+        report(0, total)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        self.report(self.done, self.total)
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, unit: str, enabled):
+    """`enabled`: False, True (a tqdm bar on the terminal) or a callable report(done, total)."""
+    if callable(enabled):
+        return _Reported(enabled, total)
     if not enabled:
         return None
     from tqdm import tqdm

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, max_length=2000, description="Database of the app's own state (feedback, users, sessions, keys, access grants, audit log), e.g. postgresql://USER:PASSWORD@HOST:5432/NAME, shared by every replica; unset: SQLite in DATA_DIR/state.sqlite3.")
     collection: str = Field("default", max_length=50, pattern=f"^{COLLECTION_NAME.pattern}$",
                             description="Collection used when a command gets no --collection.")
+    uploads_dir: Path | None = Field(None, description="Folder of the files uploaded on the documents page, one subfolder per collection (ingested like any folder); replicas share it when it is on a shared volume. Unset: DATA_DIR/uploads.")
     corpus_dir: Path = Field(Path("corpus"), description="Folder ingested when `rag ingest` gets no path.")
     bm25_cache: Path | None = Field(None, description="Folder of the BM25 index cache; replicas pointing at one shared folder load what the first one built after a change instead of each rebuilding it. Unset: DATA_DIR/bm25.")
     chunk_tokens: int = Field(256, ge=32, le=1024, description="Target chunk size in cl100k_base tokens.")
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     proxy_user_header: str = Field("X-Forwarded-User", pattern=r"^[A-Za-z0-9-]{1,64}$", description="RAG_AUTH=proxy: header holding the signed-in user's name.")
     proxy_groups_header: str = Field("X-Forwarded-Groups", pattern=r"^[A-Za-z0-9-]{1,64}$", description="RAG_AUTH=proxy: header holding the user's groups (comma-separated).")
     max_body_bytes: int = Field(262_144, ge=1024, le=100_000_000, description="Largest request body the server reads; larger ones get 413.")
+    max_upload_bytes: int = Field(50_000_000, ge=1024, le=1_000_000_000, description="Largest upload request the documents page may send (the files in it together); larger ones get 413. One file is never indexed past 50 MB.")
     rate_limit: int = Field(60, ge=0, le=100_000, description="Questions per minute per user or key (bursts up to the same number); over it: 429 with Retry-After. 0 turns it off.")
     audit_days: int = Field(90, ge=0, le=36_500, description="Days the audit log keeps its rows (who asked what, what was cited, who read which source); 0 keeps them for ever.")
     feedback_days: int = Field(0, ge=0, le=36_500, description="Days feedback rows (thumbs up/down, comments) are kept; 0 keeps them for ever. The gap report's refused questions are audit rows, kept RAG_AUDIT_DAYS.")

@@ -173,7 +173,8 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, embedder):
-    """The app with RAG_AUTH=password: collection 'default' open to group staff, 'hr' to user hana only."""
+    """The app with RAG_AUTH=password: collection 'default' open to group staff and managed by group editors
+    (mona), 'hr' open to user hana only."""
     from ui.app import create_app
 
     data = tmp_path_factory.mktemp("auth-data")
@@ -183,8 +184,10 @@ def site(tmp_path_factory, embedder):
     accounts = Accounts(data)
     accounts.add_user("ana", PASSWORD, "staff")
     accounts.add_user("hana", PASSWORD, "people")
+    accounts.add_user("mona", PASSWORD, "editors")
     rag.access.grant("default", groups=["staff"])
     rag.access.grant("hr", users=["hana"])
+    rag.access.grant("default", groups=["editors"], manage=True)
     app = create_app(rag)
     with serving(app) as url:
         yield Site(url, rag, app, accounts)
@@ -221,7 +224,7 @@ def test_every_route_refuses_anonymous_callers(site):
     assert {"/api/ask", "/api/sources/x", "/api/sources/x/page", "/api/feedback", "/config", "/gradio_api/info",
             "/gradio_api/queue/join", "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
             "/widget/example", "/healthz",
-            "/readyz", "/metrics"} <= paths
+            "/readyz", "/metrics", *DOCUMENT_ROUTES} <= paths
     assert len(routes) > 60
     extra = ["/gradio_api/file=/etc/passwd", "/ui-static/embed.html", "/gradio_api/call/ask", "/theme.css",
              "/gradio_api/upload", "/assets/index.js"]
@@ -280,6 +283,44 @@ def test_every_route_refuses_an_unauthorised_key_and_user(site):
         r = client.post("/api/ask", json={"question": "When does the canteen open?", "collection": "hr"},
                         headers={"Authorization": "Bearer rag_00000000_" + "x" * 43})
         assert r.status_code == 401 and "rag keys create" in r.json()["detail"]
+
+
+DOCUMENT_ROUTES = {"/documents", "/api/collections/x/documents", "/api/collections/x/documents/x",
+                   "/api/collections/x/ingest"}   # the documents page: managers only (ui/documents.py)
+
+
+def test_document_routes_refuse_non_managers_and_serve_managers(site):
+    """Every route of the documents page: a signed-in user who may ask but not manage gets 403 naming the fix
+    (`--manage`); a manager gets it."""
+    routes = [(m, p) for m, p in concrete_routes(site.app) if p in DOCUMENT_ROUTES]
+    assert {p for _, p in routes} == DOCUMENT_ROUTES and len(routes) == 6   # a new route must be added here
+    ana, mona = site.session("ana"), site.session("mona")
+    with httpx.Client(base_url=site.url, timeout=60) as client:
+        def call(method, path, headers):
+            path = path.replace("/collections/x/", "/collections/default/")
+            files = [("files", ("note.md", b"# Note\n\nThe note says hello.", "text/markdown"))]
+            return client.request(method, path, headers=headers, files=files if path.endswith("/documents")
+                                  and method == "POST" else None)
+
+        def settle():
+            for _ in range(600):
+                if client.get("/api/collections/default/ingest", headers=mona).json()["state"] != "running":
+                    return
+                time.sleep(0.1)
+        for method, path in routes:
+            r = call(method, path, ana)
+            assert r.status_code == 403, (method, path, r.status_code)
+            assert "--manage" in r.text, (method, path, r.text[:200])
+        for method, path in sorted(routes, key=lambda r: r[0] == "DELETE"):   # delete what was uploaded last
+            if method == "DELETE":
+                docs = client.get("/api/collections/default/documents", headers=mona).json()["documents"]
+                path = path.replace("/documents/x", "/documents/" + next(d["id"] for d in docs if d["uploaded"]))
+            r = call(method, path, mona)
+            assert r.status_code in (200, 202), (method, path, r.status_code, r.text[:200])
+            settle()
+    assert site.rag.may_manage(site.accounts.user("mona"), "default")
+    assert not site.rag.may_manage(site.accounts.user("ana"), "default") and site.rag.may_manage(None, "default")
+    assert site.rag.managed(site.accounts.user("mona")) == ["default"] and site.rag.managed(ANONYMOUS) == []
 
 
 def test_gradio_chat_refuses_a_signed_in_user_without_a_grant(site):

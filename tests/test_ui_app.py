@@ -486,7 +486,7 @@ def test_widget_on_a_page_whose_origin_may_not_embed_it_says_so(open_page, serve
 @pytest.mark.parametrize("scheme, width", [("light", 1280), ("dark", 1280), ("light", 390)])
 def test_no_serious_accessibility_violations_on_any_page(open_page, server, scheme, width):
     """axe-core (from the npm registry, run in the same chromium) on the chat, asked and with its source open,
-    the widget's /embed view, /widget/example and the gap report /gaps."""
+    the widget's /embed view, /widget/example, the gap report /gaps and the documents page."""
     from playwright.sync_api import expect
 
     if not AXE.exists():
@@ -507,6 +507,9 @@ def test_no_serious_accessibility_violations_on_any_page(open_page, server, sche
     page.goto(server.url + "/gaps")   # the refusals of the tests before, if any (sign-in off: everyone manages)
     expect(page.get_by_role("heading", name="Knowledge gaps")).to_be_visible()
     found["/gaps"] = axe_violations(page)
+    page.goto(server.url + "/documents")   # sign-in off: everyone manages every collection
+    expect(page.locator("#rag-docs-rows")).to_contain_text("Canteen opening hours")
+    found["/documents"] = axe_violations(page)
     assert not any(found.values()), found
 
 

@@ -22,6 +22,7 @@ from rag import FeedbackLog, RagError  # noqa: E402
 from rag.errors import ConfigError, Unavailable  # noqa: E402
 
 from .api import caller, invalid_request, router  # noqa: E402
+from .documents import router as documents_router  # noqa: E402
 from .gaps import router as gaps_router  # noqa: E402
 from .guard import Guard, principal_of  # noqa: E402
 from .ops import Observe, router as ops_router  # noqa: E402
@@ -83,7 +84,7 @@ def theme():
 
 def create_app(rag, feedback: FeedbackLog | None = None):
     """The FastAPI app for one Rag object (routes: /api/*, /healthz, /widget.js, /widget/example, /embed,
-    /gaps, / = Gradio chat), every route behind the Guard (Host, body limit, sign-in, keys, rate limits)."""
+    /gaps, /documents, / = Gradio chat), every route behind the Guard (Host, body limit, sign-in, keys, rate limits)."""
     import gradio as gr
 
     from rag.audit import AuditLog
@@ -139,6 +140,7 @@ def create_app(rag, feedback: FeedbackLog | None = None):
     app.add_exception_handler(Unavailable, lambda request, e: JSONResponse({"detail": str(e)}, status_code=503))
     app.include_router(router(rag, feedback, audit))
     app.include_router(gaps_router(rag, feedback, audit))
+    app.include_router(documents_router(rag, audit))
     app.include_router(ops_router(rag))
     if rag.settings.auth == "password":
         from .signin import router as signin_router

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import secrets
 from contextlib import closing
+from urllib.parse import quote
 
 import gradio as gr
 
@@ -26,6 +27,9 @@ PANEL = ('<aside id="rag-source-panel" class="rag-source-panel" aria-label="Sour
 BRAND = '<div class="rag-brand"><span class="rag-logo" aria-hidden="true"></span><span class="rag-brand-name">Ask the sources</span></div>'
 SEARCHING = "_Searching the sources…_"
 WIDE = 900  # px: wider screens show the sidebar beside the chat
+DOCS_LINK = ('<a class="rag-docs-link" href="/documents?collection={collection}"><svg class="rag-svg" viewBox="0 0 24 24" '
+             'aria-hidden="true"><path d="M14 3H6v18h12V7z"/><path d="M14 3v4h4"/><path d="M9 13h6M9 17h6"/></svg>'
+             'Documents</a>')   # for managers of a collection only
 
 
 def bad_input(question, turns) -> str | None:
@@ -92,7 +96,11 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
         default = rag.settings.collection
         pick = default if default in names or not names else names[0]
         picker = gr.Dropdown(choices=names or [default], value=pick, interactive=len(names) > 1)
-        return browser, picker, empty_chat(pick, clear=False), past(request, browser)  # a question asked already stays
+        managed = rag.managed(caller(rag, request))
+        docs = gr.HTML(DOCS_LINK.format(collection=quote(pick if pick in managed else managed[0])),
+                       visible=True) if managed else gr.HTML(visible=False)
+        # a question asked already stays
+        return browser, picker, empty_chat(pick, clear=False), past(request, browser), docs
 
     def respond(question, chat, turns, collection, chat_id, browser, request: gr.Request):
         """Append the question and its cited answer, streaming a generative backend's words; save the chat."""
@@ -215,6 +223,7 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
                 collection = gr.Dropdown(label="Collection", choices=[rag.settings.collection], elem_id="rag-collection",
                                          value=rag.settings.collection, scale=0, min_width=180, container=False,
                                          show_label=False)
+                docs_link = gr.HTML("", elem_id="rag-docs-link", padding=False, visible=False)
                 if rag.settings.auth == "password":
                     gr.HTML(SIGN_OUT, elem_id="rag-signout", padding=False)
             chat = gr.Chatbot(label="Conversation", show_label=False, elem_id="rag-chat", scale=1, height="100%",
@@ -240,7 +249,7 @@ def build_chat(rag, feedback, audit, catalog, chats, secret: str) -> gr.Blocks:
         pick = f"(...a) => {{ window.ragClearSource && window.ragClearSource(); if (innerWidth <= {WIDE}) {toggle}; return a; }}"
         outputs = [box, chat, turns, chat_id, notice, saved]
         state = [turns, collection, chat_id, browser]
-        demo.load(start, [browser], [browser, collection, chat, saved], api_name=False, js=open_wide)
+        demo.load(start, [browser], [browser, collection, chat, saved, docs_link], api_name=False, js=open_wide)
         # once answered, the answer's first line is in view (a long answer scrolled to its end hid it on phones)
         # (again after Gradio's own scroll to the end, which can come after this handler on a slow machine)
         answer_top = ("() => { const top = () => { const m = document.querySelectorAll('#rag-chat [data-testid=\"bot\"]'); "

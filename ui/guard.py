@@ -28,6 +28,7 @@ IDENTITY_HEADERS = {"x-forwarded-user", "x-remote-user", "remote-user", "x-forwa
 # the sign-in page and the widget's iframe load without a key or cookie)
 PUBLIC = re.compile(r"^/(signin|healthz|readyz|widget\.js|favicon\.ico|ui-static/[A-Za-z0-9_-]+\.(css|js))$")
 PROBES = ("/healthz", "/readyz")
+UPLOADS = re.compile(r"^/api/collections/[^/]+/documents$")   # the documents page's uploads: RAG_MAX_UPLOAD_BYTES
 # rate-limited; /api/ask/WORD: variants such as a streaming answer
 ASKS = re.compile(r"^/(api/ask(/[a-z]+)?|gradio_api/(queue/join|call/[^/]+|run/[^/]+|api/[^/]+))/?$")
 KEY_ROUTES = {"key": re.compile(r"^/api/(ask(/[a-z]+)?|sources/[^/]+(/page)?|feedback)$"),
@@ -98,15 +99,12 @@ class Guard:
             from .ops import metrics_allowed
             refused = metrics_allowed(self.s, scope, headers)
             return await (self.refuse(scope, send, *refused) if refused else self.app(scope, receive, send))
+        limit, setting = ((self.s.max_upload_bytes, "RAG_MAX_UPLOAD_BYTES") if method == "POST" and UPLOADS.match(path)
+                          else (self.s.max_body_bytes, "RAG_MAX_BODY_BYTES"))
+        too_big = f"request body over {limit} bytes ({setting})"
         length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.s.max_body_bytes):
-            return await self.refuse(scope, send, 413, f"request body over {self.s.max_body_bytes} bytes "
-                                                       "(RAG_MAX_BODY_BYTES)")
-        if scope["type"] == "http" and method in ("POST", "PUT", "PATCH", "DELETE"):
-            receive = await self.buffered(receive)
-            if receive is None:
-                return await self.refuse(scope, send, 413, f"request body over {self.s.max_body_bytes} bytes "
-                                                           "(RAG_MAX_BODY_BYTES)")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await self.refuse(scope, send, 413, too_big)
         try:
             user, problem = self.identify(scope, headers)
         except Unavailable as e:            # the state database is down: keys and sessions cannot be checked
@@ -133,6 +131,10 @@ class Guard:
             if wait:
                 return await self.refuse(scope, send, 429, f"too many requests; try again in {math.ceil(wait)} s "
                                          "(RAG_RATE_LIMIT)", {"retry-after": str(math.ceil(wait))})
+        if scope["type"] == "http" and method in ("POST", "PUT", "PATCH", "DELETE"):   # read only for callers let in
+            receive = await self.buffered(receive, limit)
+            if receive is None:
+                return await self.refuse(scope, send, 413, too_big)
         return await self.app(scope, receive, send)
 
     # ------------------------------------------------------------ who is calling
@@ -182,8 +184,8 @@ class Guard:
         allowed = [*self.origins, *(user.origins if user and user.kind == "widget" else ())]
         return origin.split("://", 1)[-1] == headers.get("host") or origin_allowed(origin, allowed)
 
-    async def buffered(self, receive):
-        """Read the whole body (at most RAG_MAX_BODY_BYTES) before the app runs, then replay it."""
+    async def buffered(self, receive, limit: int):
+        """Read the whole body (at most `limit` bytes) before the app runs, then replay it."""
         body, more = bytearray(), True
         while more:
             message = await receive()
@@ -191,7 +193,7 @@ class Guard:
                 return None if message["type"] == "http.disconnect" else receive
             body += message.get("body", b"")
             more = message.get("more_body", False)
-            if len(body) > self.s.max_body_bytes:
+            if len(body) > limit:
                 return None
         pending = [{"type": "http.request", "body": bytes(body), "more_body": False}]
 

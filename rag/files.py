@@ -1,9 +1,12 @@
 """The files behind a collection's documents: the uploads folder the documents page writes
-(RAG_UPLOADS_DIR/COLLECTION/, default DATA_DIR/uploads/COLLECTION/) and every document's status.
+(RAG_UPLOADS_DIR/COLLECTION/, default DATA_DIR/uploads/COLLECTION/), every document's status, and a document's
+original file for download.
 
 Uploads are ingested like any folder given to `rag ingest` (rag/ingest.py: size and bomb limits, a bad file
 skipped with its one-line reason, one ingest per data dir and per collection), so deleting a file from the
-folder and ingesting it again removes its document. Managing needs `Access.may_manage`."""
+folder and ingesting it again removes its document. Managing needs `Access.may_manage`; downloading an
+original only needs leave to ask the collection, and is served only when the file at the document's recorded
+path is still the one that was indexed (same sha256): never a path from a request."""
 from __future__ import annotations
 
 import json
@@ -13,7 +16,7 @@ import time
 from pathlib import Path
 
 from .chunking import doc_id_for
-from .documents import MAX_BYTES, META_SUFFIX, SUFFIXES
+from .documents import MAX_BYTES, META_SUFFIX, SUFFIXES, file_hash
 from .errors import DocumentError, NotFound
 from .lock import writer_lock
 
@@ -132,3 +135,19 @@ class Files:
             return json.loads((folder / LAST).read_text("utf-8"))
         except (OSError, ValueError):
             return {}
+
+    # ------------------------------------------------------------ originals (whoever may ask)
+    def original(self, user, collection: str | None, doc_id: str, check: bool = True) -> Path | None:
+        """The file a document was indexed from, if it is still on this host unchanged (same sha256; with
+        `check` False only its presence is checked, for showing a link); None otherwise."""
+        meta = self.rag.documents(collection, user=user).get(doc_id)   # AccessDenied unless `user` may ask
+        path = Path(meta.get("path") or "") if meta else None
+        if not path or not path.is_absolute():
+            return None
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        if not real.is_file() or (check and file_hash(path) != meta.get("sha256")):
+            return None
+        return real

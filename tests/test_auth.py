@@ -224,7 +224,7 @@ def test_every_route_refuses_anonymous_callers(site):
     assert {"/api/ask", "/api/sources/x", "/api/sources/x/page", "/api/feedback", "/config", "/gradio_api/info",
             "/gradio_api/queue/join", "/gradio_api/file=x/y.txt", "/embed", "/api/docs", "/api/openapi.json", "/", "/widget.js",
             "/widget/example", "/healthz",
-            "/readyz", "/metrics", *DOCUMENT_ROUTES} <= paths
+            "/readyz", "/metrics", "/api/sources/x/original", *DOCUMENT_ROUTES} <= paths
     assert len(routes) > 60
     extra = ["/gradio_api/file=/etc/passwd", "/ui-static/embed.html", "/gradio_api/call/ask", "/theme.css",
              "/gradio_api/upload", "/assets/index.js"]
@@ -291,7 +291,7 @@ DOCUMENT_ROUTES = {"/documents", "/api/collections/x/documents", "/api/collectio
 
 def test_document_routes_refuse_non_managers_and_serve_managers(site):
     """Every route of the documents page: a signed-in user who may ask but not manage gets 403 naming the fix
-    (`--manage`); a manager gets it."""
+    (`--manage`); a manager gets it; so does the source's original for whoever may ask, and no key."""
     routes = [(m, p) for m, p in concrete_routes(site.app) if p in DOCUMENT_ROUTES]
     assert {p for _, p in routes} == DOCUMENT_ROUTES and len(routes) == 6   # a new route must be added here
     ana, mona = site.session("ana"), site.session("mona")
@@ -318,6 +318,10 @@ def test_document_routes_refuse_non_managers_and_serve_managers(site):
             r = call(method, path, mona)
             assert r.status_code in (200, 202), (method, path, r.status_code, r.text[:200])
             settle()
+        doc_id = next(iter(site.rag.documents("default")))
+        r = client.get(f"/api/sources/{doc_id}/original", headers=site.session("hana"))   # may not ask 'default'
+        assert r.status_code == 403 and "rag access grant default" in r.json()["detail"]
+        assert client.get(f"/api/sources/{doc_id}/original", headers=ana).status_code == 200
     assert site.rag.may_manage(site.accounts.user("mona"), "default")
     assert not site.rag.may_manage(site.accounts.user("ana"), "default") and site.rag.may_manage(None, "default")
     assert site.rag.managed(site.accounts.user("mona")) == ["default"] and site.rag.managed(ANONYMOUS) == []

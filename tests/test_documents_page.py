@@ -49,6 +49,10 @@ def test_uploads_are_checked_saved_ingested_listed_and_deleted(tmp_path, embedde
     assert listed["garden.md"]["chunks"] >= 1
     assert listed["broken.pdf"]["status"] == "skipped" and "PDF" in listed["broken.pdf"]["reason"]
     assert "11:15" in rag.ask("When does the rooftop garden open?", collection="docs", user=ana).answer
+    assert files.original(ana, "docs", listed["garden.md"]["id"]).read_bytes() == GARDEN   # askers may download
+    garden.write_bytes(GARDEN + b"Changed since.\n")            # not the file that was indexed: not served
+    assert files.original(ana, "docs", listed["garden.md"]["id"]) is None
+    garden.write_bytes(GARDEN)
     assert not rag.ingest([FIXTURES], collection="docs").errors  # the operator's own folder, by the CLI
     listed = {d["name"]: d for d in files.list(mona, "docs")}
     assert listed["canteen-policy.md"]["uploaded"] is False and listed["canteen-policy.md"]["status"] == "indexed"
@@ -111,6 +115,18 @@ def test_documents_api_upload_list_download_delete(site):
         garden = next(d for d in listed if d["name"] == "garden.md")
         assert garden["status"] == "indexed" and garden["uploaded"] and garden["size"] == len(GARDEN)
         assert {d["name"] for d in listed if not d["uploaded"]} == {"canteen-policy.md", "security-drill.txt"}
+        # whoever may ask the collection downloads the original from the source drawer's link
+        src = client.get(f"/api/sources/{garden['id']}", headers=ana).json()
+        assert src["original"] == f"api/sources/{garden['id']}/original"
+        got = client.get("/" + src["original"], headers=ana)
+        assert got.status_code == 200 and got.content == GARDEN
+        assert got.headers["content-disposition"] == 'attachment; filename="garden.md"'
+        assert got.headers["content-type"] == "application/octet-stream"
+        _, key = site.accounts.create_key(["default"])
+        bearer = {"Authorization": f"Bearer {key}"}
+        assert client.get(f"/api/sources/{garden['id']}", headers=bearer).json()["original"] is None
+        assert client.get("/" + src["original"], headers=bearer).status_code == 403
+        assert client.get(f"/api/sources/{'0' * 16}/original", headers=ana).status_code == 404
         # bad input: one-line 4xx, nothing written
         for name, words in [("../../etc/cron.txt", "without folders"), ("notes.exe", "unsupported file type"),
                             ("..", "without folders")]:
@@ -136,7 +152,7 @@ def test_documents_api_upload_list_download_delete(site):
         assert client.delete("/api/collections/default/documents/nope", headers=mona).status_code == 404
         r = client.delete(f"/api/collections/default/documents/{garden['id']}", headers=mona)
         assert r.status_code == 200 and r.json() == {"deleted": "garden.md"}
-        assert garden["id"] not in site.rag.documents("default")
+        assert client.get(f"/api/sources/{garden['id']}", headers=ana).status_code == 404
         assert client.post("/api/collections/default/ingest", headers=mona).status_code == 202
         assert finished(client, mona)["state"] == "done"
 
@@ -193,6 +209,13 @@ def test_a_manager_uploads_asks_and_deletes_in_chromium(site, browser, width):
         box.fill("When does the rooftop garden open?")
         box.press("Enter")
         expect(page.locator('#rag-chat [data-testid="bot"]').last).to_contain_text("11:15")
+        page.locator('#rag-chat [data-testid="bot"] a[href*="#cite?"]').first.click()
+        expect(page.locator("#rag-source-panel h3")).to_contain_text("Rooftop garden opening hours")
+        with page.expect_download() as download:     # the source drawer's "Open original": the uploaded file
+            page.locator("#rag-source-panel").get_by_role("link", name="Open original").click()
+        assert download.value.suggested_filename == name
+        assert Path(download.value.path()).read_bytes() == GARDEN
+        page.keyboard.press("Escape")
         page.goto(site.url + "/documents")
         page.once("dialog", lambda d: d.accept())
         page.get_by_role("button", name=f"Delete {name}").click()

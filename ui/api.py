@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 import anyio
 
@@ -97,6 +98,8 @@ class SourceOut(BaseModel):
     title: str
     date: str | None
     origin: str | None
+    original: str | None = Field(None, description="Path (relative to the app) to download the file it was indexed "
+                                                   "from, when that file is on this server; null otherwise.")
     text: str = Field(description="The stored text every citation's start/end points into.")
     pages: int = Field(0, description="Pages of a PDF (0 for other files): GET /api/sources/{id}/page shows one.")
 
@@ -133,6 +136,19 @@ def caller(rag, request):
     """Who is asking, for the library's access check: None (the open loopback mode) only when RAG_AUTH=none."""
     user = principal_of(request)
     return user if user or rag.settings.auth == "none" else ANONYMOUS
+
+
+def original_href(rag, user, collection: str | None, doc_id: str) -> str | None:
+    """Where the source drawer's "Open original" downloads the document's file (GET /api/sources/{id}/original),
+    if that file is on this server; None for keys and the widget, which may only ask."""
+    if user is not None and user.kind != "user":
+        return None
+    try:
+        if rag.files.original(user, collection, doc_id, check=False) is None:   # the download checks the hash
+            return None
+    except RagError:
+        return None
+    return f"api/sources/{quote(doc_id, safe='')}/original" + (f"?collection={quote(collection)}" if collection else "")
 
 
 def _event(kind: str, data: dict) -> str:
@@ -224,7 +240,7 @@ def router(rag, feedback, audit=None) -> APIRouter:
 
     def indexed(doc_id: str, collection: str | None, request: Request):
         """The indexed document `doc_id` if the caller may read it: 403, 404 or 503 otherwise. Ids are looked
-        up in the index only; nothing here ever touches the file system."""
+        up in the index only; no request ever names a file path."""
         user = caller(rag, request)
         try:
             known = DOC_ID.match(doc_id) and doc_id in rag.documents(collection, user=user)
@@ -246,7 +262,8 @@ def router(rag, feedback, audit=None) -> APIRouter:
         doc = indexed(doc_id, collection, request)
         audit.read(*audit_names(request), collection or rag.settings.collection, doc.id)
         return {"id": doc.id, "source": doc.source, "title": doc.title, "date": doc.date, "origin": doc.origin,
-                "text": doc.text, "pages": len(doc.pages)}
+                "original": original_href(rag, caller(rag, request), collection, doc.id), "text": doc.text,
+                "pages": len(doc.pages)}
 
     @r.get("/api/sources/{doc_id}/page", response_class=Response, tags=["api"],
            responses=errors | {200: {"content": {"image/png": {}}}, 304: {"description": "Not modified"}},

@@ -1,6 +1,7 @@
 """The documents page (/documents) and its REST routes, for whoever manages a collection: list the documents,
-upload files, delete them, re-ingest, and follow the ingest's progress. The library (rag.files, rag.access)
-checks every caller; an ingest runs in a background thread, one per collection."""
+upload files, delete them, re-ingest, and follow the ingest's progress; plus the download of a document's
+original file (GET /api/sources/{id}/original) for whoever may ask its collection. The library (rag.files,
+rag.access) checks every caller; an ingest runs in a background thread, one per collection."""
 from __future__ import annotations
 
 import html
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
 from rag import NotFound, QuestionError, RagError, Unavailable
@@ -194,6 +195,23 @@ def router(rag, audit) -> APIRouter:
             return {"deleted": rag.files.delete(caller(rag, request), collection, doc_id)}
         except RagError as e:
             raise _http(e)
+
+    @r.get("/api/sources/{doc_id}/original", response_class=FileResponse, responses=errors, tags=["api"],
+           summary="Download the file a document was indexed from (when it is still on this server, unchanged)")
+    def original(doc_id: str, request: Request, collection: str | None = Query(None, max_length=50)):
+        try:
+            path = rag.files.original(caller(rag, request), collection, doc_id)
+        except AccessDenied as e:
+            audit.denied(*audit_names(request), collection, str(e))
+            raise HTTPException(403, str(e))
+        except RagError as e:
+            raise _http(e)
+        if path is None:
+            raise HTTPException(404, "the original file is not on this server, or it changed since it was indexed; "
+                                     "ingest it again to serve it")
+        audit.read(*audit_names(request), collection or rag.settings.collection, doc_id)
+        return FileResponse(path, filename=path.name, media_type="application/octet-stream",
+                            content_disposition_type="attachment", headers={"Cache-Control": "no-store"})
 
     return r
 

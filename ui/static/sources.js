@@ -1,6 +1,7 @@
 /* Citation links (#cite?d=..&s=..&e=..&n=..&l=..&c=..) open the source drawer (a side drawer on wide screens,
    a bottom sheet on phones): a header that stays in view (title, date, locator, close) above the stored text,
-   shown as text (never HTML), with the cited span softly highlighted and scrolled into view. The drawer
+   shown as text (never HTML), with the cited span softly highlighted and scrolled into view; "Open original"
+   downloads the file it was indexed from when the server still has it. The drawer
    follows the latest clicked citation and closes on Escape or its close button, giving focus back to the
    citation. A PDF's cited page is shown too, as an image with the span highlighted (GET /api/sources/ID/page),
    beside the text on wide screens and above it on narrow ones. Used by / and /embed. */
@@ -84,8 +85,15 @@
     var head = el("header", "rag-source-head");
     head.append(el("h3", null, "[" + (p.get("n") || "?") + "] " + doc.title));
     head.append(el("p", "rag-meta", [doc.date, p.get("l"), doc.source].filter(Boolean).join(" · ")));
+    if (doc.original) {   // the file it was indexed from, on this server (a download)
+      var file = el("a", "rag-original", "Open original");
+      file.href = base + doc.original;
+      file.setAttribute("download", "");
+      file.prepend(icon(["M12 4v11", "M7 10l5 5 5-5", "M5 20h14"]));
+      head.append(file);
+    }
     if (/^https?:\/\//.test(doc.origin || "")) {
-      var orig = el("a", "rag-original", "Open the original");
+      var orig = el("a", "rag-original", doc.original ? "Web page" : "Open the original");
       orig.href = doc.origin;
       orig.target = "_blank";
       orig.rel = "noopener noreferrer";

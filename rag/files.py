@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import time
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_file(name: str, data: bytes) -> str:
+    """An uploaded file's name if the file may be saved: a good name, not empty, at most 50 MB."""
+    check_name(name)
+    if len(data) > MAX_BYTES:
+        raise DocumentError(f"{name} is larger than {MAX_BYTES // 1_000_000} MB; split it")
+    if not data.strip():
+        raise DocumentError(f"{name} is empty")
+    return name
+
+
 class Files:
     def __init__(self, rag):
         self.rag = rag
@@ -55,14 +66,10 @@ class Files:
     # ------------------------------------------------------------ managing (managers only)
     def save(self, user, collection: str | None, name: str, data: bytes) -> Path:
         """Write one uploaded file into the collection's folder (replacing one of that name); ingest it next."""
-        collection, name = self.check(user, collection), check_name(name)
-        if len(data) > MAX_BYTES:
-            raise DocumentError(f"{name} is larger than {MAX_BYTES // 1_000_000} MB; split it")
-        if not data.strip():
-            raise DocumentError(f"{name} is empty")
+        collection, name = self.check(user, collection), check_file(name, data)
         folder = self.folder(collection)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.{os.getpid()}.part"
+        tmp = folder / f".{name}.{secrets.token_hex(4)}.part"   # a dot file: ingest never reads it
         tmp.write_bytes(data)
         os.replace(tmp, folder / name)
         return folder / name

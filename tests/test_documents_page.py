@@ -133,6 +133,10 @@ def test_documents_api_upload_list_download_delete(site):
             r = client.post("/api/collections/default/documents", headers=mona,
                             files=[("files", (name, b"text", "text/plain"))])
             assert r.status_code == 400 and words in r.json()["detail"], (name, r.text)
+        r = client.post("/api/collections/default/documents", headers=mona,   # one bad file: none is written
+                        files=[("files", ("first.md", GARDEN, "text/markdown")), ("files", ("blank.txt", b" ", "text/plain"))])
+        assert r.status_code == 400 and "blank.txt is empty" in r.json()["detail"]
+        assert not (site.rag.files.folder("default") / "first.md").exists()
         big = client.post("/api/collections/default/documents", headers=mona,
                           files=[("files", ("big.txt", b"x" * 400_000, "text/plain"))])
         assert big.status_code == 413 and "RAG_MAX_UPLOAD_BYTES" in big.json()["detail"]

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from rag import NotFound, QuestionError, RagError, Unavailable
 from rag.documents import SUFFIXES
 from rag.errors import AccessDenied, DocumentError
+from rag.files import check_file
 
 from .api import ErrorOut, audit_names, caller
 
@@ -131,11 +132,12 @@ def router(rag, audit) -> APIRouter:
 
     @r.get("/documents", response_class=HTMLResponse, include_in_schema=False)
     def documents_page(request: Request, collection: str | None = Query(None, max_length=50)):
-        names = rag.managed(caller(rag, request))
+        user = caller(rag, request)
+        names = rag.managed(user)
         if not names:
             return HTMLResponse("<!doctype html><title>Documents</title><p>You do not manage any collection. An "
-                                "operator can allow it: <code>rag access grant NAME --users YOU --manage</code></p>",
-                                status_code=403)
+                                "operator can allow it: <code>rag access grant COLLECTION --users "
+                                f"{html.escape(getattr(user, 'name', 'NAME'))} --manage</code></p>", status_code=403)
         current = collection if collection in names else (rag.settings.collection if rag.settings.collection in names
                                                           else names[0])
         return HTMLResponse(page(names, current), headers={"Cache-Control": "no-store"})
@@ -164,11 +166,11 @@ def router(rag, audit) -> APIRouter:
             raise HTTPException(400, f"{len(files)} files in one upload; send at most {MAX_FILES} at a time")
         if jobs.running(collection):
             raise HTTPException(409, f"collection '{collection}' is being indexed; wait for it to finish, then upload")
-        from rag.files import check_name
-        try:
-            names = [check_name(f.filename or "") for f in files]   # every name checked before any file is written
-            for f, name in zip(files, names):
-                rag.files.save(user, collection, name, f.file.read())
+        try:   # every file is checked before any is written
+            data = [f.file.read() for f in files]
+            names = [check_file(f.filename or "", d) for f, d in zip(files, data)]
+            for name, d in zip(names, data):
+                rag.files.save(user, collection, name, d)
         except RagError as e:
             raise _http(e)
         return {"saved": names, "job": ingest(request, collection)}

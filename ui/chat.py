@@ -29,7 +29,7 @@ SEARCHING = "_Searching the sources…_"
 WIDE = 900  # px: wider screens show the sidebar beside the chat
 DOCS_LINK = ('<a class="rag-docs-link" href="/documents?collection={collection}"><svg class="rag-svg" viewBox="0 0 24 24" '
              'aria-hidden="true"><path d="M14 3H6v18h12V7z"/><path d="M14 3v4h4"/><path d="M9 13h6M9 17h6"/></svg>'
-             'Documents</a>')   # for managers of a collection only
+             '<span>Documents</span></a>')   # for managers of a collection only
 
 
 def bad_input(question, turns) -> str | None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .chunking import doc_id_for
-from .documents import MAX_BYTES, META_SUFFIX, SUFFIXES, file_hash
+from .documents import MAX_BYTES, META_SUFFIX, SUFFIXES, file_hash, reader_of
 from .errors import DocumentError, NotFound
 from .lock import writer_lock
 
@@ -32,9 +32,9 @@ def check_name(name: str) -> str:
     if not FILE_NAME.match(name) or name.endswith(META_SUFFIX):
         raise DocumentError(f"bad file name {name[:80]!r}: rename it to letters, digits, spaces and . _ , ( ) + - "
                             "(at most 150), starting with a letter or digit")
-    suffix = Path(name).suffix.lower()
-    if suffix not in SUFFIXES:
-        raise DocumentError(f"unsupported file type '{suffix or name}' ({name}); supported: {', '.join(SUFFIXES)}")
+    if reader_of(name[:-3] if name.lower().endswith(".gz") else name) is None:   # what `rag ingest` reads
+        raise DocumentError(f"unsupported file type '{Path(name).suffix}' ({name}); supported: {', '.join(SUFFIXES)}, "
+                            "plain text (README.*, no suffix) and .gz of these")
     return name
 
 

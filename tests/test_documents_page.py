@@ -11,6 +11,7 @@ import pytest
 from rag import Rag, load_settings
 from rag.auth import Accounts, Principal
 from rag.errors import AccessDenied, DocumentError
+from rag.files import check_name
 from conftest import AXE, axe_violations, serving
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,8 @@ def test_uploads_are_checked_saved_ingested_listed_and_deleted(tmp_path, embedde
                        ("x.md.meta.json", "rename it"), ("", "rename it")]:
         with pytest.raises(DocumentError, match=words):
             files.save(mona, "docs", bad, b"some text")
+    for good in ("copyright", "README.Debian", "notes.rst", "changelog.gz"):       # what `rag ingest` reads
+        assert check_name(good) == good
     with pytest.raises(DocumentError, match="empty"):
         files.save(mona, "docs", "blank.txt", b"  \n")
     with pytest.raises(AccessDenied, match="`rag access grant docs --users ana --manage`"):

@@ -110,8 +110,7 @@ def _http(e: RagError) -> HTTPException:
 def page(collections: list[str], current: str) -> str:
     options = "".join(f'<option value="{html.escape(c)}"{" selected" if c == current else ""}>{html.escape(c)}</option>'
                       for c in collections)
-    return (PAGE.read_text("utf-8").replace("{options}", options)
-            .replace("{accept}", html.escape(",".join(SUFFIXES))).replace("{types}", html.escape(", ".join(SUFFIXES))))
+    return PAGE.read_text("utf-8").replace("{options}", options).replace("{types}", html.escape(", ".join(SUFFIXES)))
 
 
 def router(rag, audit) -> APIRouter:

@@ -20,7 +20,7 @@ from .errors import ConfigError, Unavailable
 
 log = logging.getLogger(__name__)
 FILE = "state.sqlite3"
-HEAD = "0003"                  # newest revision in rag/migrations/versions (a test checks they agree)
+HEAD = "0004"                  # newest revision in rag/migrations/versions (a test checks they agree)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x7261675F6462      # pg_advisory_lock key of the migration ("rag_db")
 _open: dict[str, "Database"] = {}

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     proxy_groups_header: str = Field("X-Forwarded-Groups", pattern=r"^[A-Za-z0-9-]{1,64}$", description="RAG_AUTH=proxy: header holding the user's groups (comma-separated).")
     max_body_bytes: int = Field(262_144, ge=1024, le=100_000_000, description="Largest request body the server reads; larger ones get 413.")
     max_upload_bytes: int = Field(50_000_000, ge=1024, le=1_000_000_000, description="Largest upload request the documents page may send (the files in it together); larger ones get 413. One file is never indexed past 50 MB.")
-    rate_limit: int = Field(60, ge=0, le=100_000, description="Questions per minute per user or key (bursts up to the same number); over it: 429 with Retry-After. 0 turns it off.")
+    rate_limit: int = Field(60, ge=0, le=100_000, description="Questions per minute per user or key (bursts up to the same number), across all replicas when RAG_DATABASE_URL is set; over it: 429 with Retry-After. 0 turns it off.")
     audit_days: int = Field(90, ge=0, le=36_500, description="Days the audit log keeps its rows (who asked what, what was cited, who read which source); 0 keeps them for ever.")
     feedback_days: int = Field(0, ge=0, le=36_500, description="Days feedback rows (thumbs up/down, comments) are kept; 0 keeps them for ever. The gap report's refused questions are audit rows, kept RAG_AUDIT_DAYS.")
     anonymous_feedback: bool = Field(False, description="Store feedback and refused questions without the user's name or address (the rest of the audit log keeps them).")

@@ -101,7 +101,7 @@ def test_collection_managers_by_user_or_group_never_keys(state):
 
 
 def test_rate_limiter_refills_on_its_clock():
-    from ui.guard import Limiter
+    from rag.limits import Limiter
 
     now = [0.0]
     limiter = Limiter(3, clock=lambda: now[0])
@@ -109,6 +109,30 @@ def test_rate_limiter_refills_on_its_clock():
     assert limiter.take("ana") == pytest.approx(20.0) and limiter.take("bo") == 0  # per user
     now[0] += 20
     assert limiter.take("ana") == 0 and limiter.take("ana") > 0
+
+
+def test_shared_rate_limit_is_one_bucket_for_all_replicas(state):
+    """Two limiters on one state database (two replicas) take from each caller's one bucket, atomically."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag.db import connect
+    from rag.limits import SharedLimiter
+
+    now = [1000.0]
+    one, two = (SharedLimiter(3, state, clock=lambda: now[0]) for _ in range(2))
+    assert [one.take("ana"), two.take("ana"), one.take("ana")] == [0, 0, 0]
+    assert two.take("ana") == pytest.approx(20.0) and one.take("ana") == pytest.approx(20.0)
+    assert two.take("bo") == 0                                               # per caller
+    now[0] += 20
+    assert two.take("ana") == 0 and one.take("ana") > 0
+    with ThreadPoolExecutor(8) as pool:                                       # concurrent takes of one bucket
+        waits = list(pool.map(lambda _: (one, two)[_ % 2].take("cy"), range(12)))
+    assert waits.count(0) == 3
+    now[0] += 3600                                                            # full buckets' rows are swept
+    assert SharedLimiter(3, state, clock=lambda: now[0]).take("dee") == 0
+    assert [r["name"] for r in connect(state).rows("SELECT name FROM rate_limits")] == ["dee"]
+    real = SharedLimiter(2, state)                                            # the database's own clock
+    assert [real.take("eve"), real.take("eve")] == [0, 0] and 0 < real.take("eve") <= 30
 
 
 def test_csv_export_neutralises_formulas(state):

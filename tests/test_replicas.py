@@ -4,7 +4,8 @@ database, with ingest as a separate job (`rag ingest` in its own process and dat
 - feedback given on one is in the shared database;
 - a document ingested by the job is answered from by both replicas at their next question (each question
   reads the collection's version from Chroma, and a replica whose BM25 side is older reloads it);
-- SIGTERM: a replica finishes the request in flight and exits 0."""
+- SIGTERM: a replica finishes the request in flight and exits 0;
+- rate limits hold across the replicas (one bucket per caller in PostgreSQL)."""
 from __future__ import annotations
 
 import os
@@ -118,6 +119,38 @@ def test_two_replicas_share_the_index_and_the_state(tmp_path, chroma_server, pos
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+def test_rate_limits_hold_across_replicas(tmp_path, chroma_server, postgres):
+    """RAG_RATE_LIMIT=2 with two replicas on one PostgreSQL: a key's bucket is one row there, so its third and
+    fourth questions are refused whichever replica they reach (per process, each would allow 2)."""
+    collection = f"rl{time.time_ns() % 10**9}"
+    env = {**os.environ, "RAG_CHROMA_URL": chroma_server, "RAG_DATABASE_URL": postgres.create(collection),
+           "RAG_AUTH": "password", "RAG_COLLECTION": collection, "RAG_RATE_LIMIT": "2", "RAG_LOG_LEVEL": "WARNING"}
+    job = ["--data-dir", str(tmp_path / "job")]
+    run(env, *job, "ingest", str(small_folder(tmp_path)))
+    key, other = (run(env, *job, "keys", "create").strip() for _ in range(2))
+    replicas = [start_replica(env, tmp_path / f"replica{i}", tmp_path / f"replica{i}.log") for i in (0, 1)]
+    try:
+        for i, (url, proc) in enumerate(replicas):
+            wait_ready(url, proc, tmp_path / f"replica{i}.log")
+        (a, _), (b, _) = replicas
+
+        def ask(url, k):   # an empty question: refused with 400 after the limiter, so the sequence is quick
+            return httpx.post(f"{url}/api/ask", json={"question": ""}, headers={"Authorization": f"Bearer {k}"},
+                              timeout=60)
+        codes = [ask(url, key) for url in (a, b, a, b)]
+        assert [r.status_code for r in codes] == [400, 400, 429, 429]
+        assert all(1 <= int(r.headers["retry-after"]) <= 30 for r in codes[2:]), [r.headers for r in codes]
+        assert ask(b, other).status_code == 400                                  # another key: its own bucket
+        answer = httpx.post(f"{a}/api/ask", json={"question": "How much is the meal allowance when travelling?"},
+                            headers={"Authorization": f"Bearer {other}"}, timeout=60)
+        assert answer.status_code == 200 and not answer.json()["refused"]
+        assert ask(b, other).status_code == 429
+    finally:
+        for _, proc in replicas:
+            proc.kill()
+            proc.wait(10)
 
 
 def test_a_replica_never_sweeps_a_write_under_way_on_the_server(tmp_path, chroma_server, embedder):

@@ -10,14 +10,13 @@ import ipaddress
 import json
 import math
 import re
-import threading
-import time
 from urllib.parse import quote
 
 from starlette.datastructures import Headers
 
 from rag.auth import NAME, Accounts, Principal
 from rag.errors import Unavailable
+from rag.limits import limiter
 
 COOKIE = "rag_session"
 SECRET_HEADER = "x-rag-proxy-secret"
@@ -39,30 +38,6 @@ def split(text: str | None) -> list[str]:
     return [p for p in re.split(r"[\s,]+", text or "") if p]
 
 
-class Limiter:
-    """Token buckets: `rate` requests a minute per key, bursts up to `rate`. `take` returns 0 when allowed,
-    else the seconds to wait. The clock is passed in, so tests need no sleeping."""
-
-    def __init__(self, rate: int, clock=time.monotonic):
-        self.rate, self.clock, self._buckets, self._lock = rate, clock, {}, threading.Lock()
-
-    def take(self, key: str) -> float:
-        if self.rate <= 0:
-            return 0.0
-        now = self.clock()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.rate), now))
-            tokens = min(float(self.rate), tokens + (now - last) * self.rate / 60)
-            if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            if len(self._buckets) > 100_000:  # forget the oldest callers rather than grow without bound
-                for k in list(self._buckets)[:50_000]:
-                    del self._buckets[k]
-            return (1 - tokens) * 60 / self.rate
-
-
 def host_allowed(host: str | None, allowed: list[str]) -> bool:
     if "*" in allowed:
         return True
@@ -82,7 +57,7 @@ class Guard:
         self.app, self.s, self.accounts = app, settings, accounts
         self.hosts = [h.strip("[]").lower() for h in split(settings.allowed_hosts)]
         self.proxies = [ipaddress.ip_network(a, strict=False) for a in split(settings.proxy_addresses)]
-        self.limiter = Limiter(settings.rate_limit)
+        self.limiter = limiter(settings)   # shared by the replicas when RAG_DATABASE_URL is set
         self.origins = list(origins)
 
     async def __call__(self, scope, receive, send):
@@ -127,7 +102,10 @@ class Guard:
             ip = (scope.get("client") or ("?",))[0]  # sign-in attempts are limited per address
             who = ("signin:" + ip if path == "/signin" or user is None else
                    f"{user.name}@{ip}" if user.kind == "widget" else user.name)  # a widget key: per visitor too
-            wait = self.limiter.take(who)
+            try:
+                wait = self.limiter.take(who)
+            except Unavailable as e:        # shared limits live in the state database
+                return await self.refuse(scope, send, 503, str(e))
             if wait:
                 return await self.refuse(scope, send, 429, f"too many requests; try again in {math.ceil(wait)} s "
                                          "(RAG_RATE_LIMIT)", {"retry-after": str(math.ceil(wait))})

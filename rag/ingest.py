@@ -23,7 +23,8 @@ BATCH_CHUNKS = 512   # embed and write this many chunks at a time, across docume
 def collect(paths: list[Path]) -> tuple[list[tuple[Path, str, Path]], list[Path], list[dict]]:
     """(file to read, source as given, where it was found) of every file to index, the folders walked, and
     one error per path skipped: missing, not a regular file, a link loop or broken link, a link to a file
-    outside the ingested folders, or a second name (a link) for a file already in the run. Links to
+    outside the ingested folders, or a second name for a file already in the run (a symbolic link to it, or a
+    hard link: the same device and inode). Links to
     folders are not followed. `where` keys the document, so deleting a link removes what came through it."""
     roots = [Path(p).resolve() for p in paths if Path(p).is_dir()]
     found, errors = [], []                      # (where, source, named on the command line)
@@ -62,12 +63,19 @@ def collect(paths: list[Path]) -> tuple[list[tuple[Path, str, Path]], list[Path]
                                                       "copy the file in to index it"})
         elif not target.is_file():
             errors.append({"source": source, "error": "not a regular file (device, pipe or socket)"})
-        elif target in owner:
-            errors.append({"source": source, "error": f"the same file as {owner[target]} (a link), indexed once"})
+        elif (inode := _inode(target)) in owner:
+            first, first_target = owner[inode]
+            link = "a link" if first_target == target else "a hard link"
+            errors.append({"source": source, "error": f"the same file as {first} ({link}), indexed once"})
         else:
-            owner[target] = source
+            owner[inode] = (source, target)
             files.append((target, source, where))
     return files, roots, errors
+
+
+def _inode(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
 
 
 def signature(embedder, settings) -> str:

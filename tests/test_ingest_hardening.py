@@ -68,6 +68,27 @@ def test_symlinks_out_of_the_folder_loops_and_duplicates_are_skipped_and_the_run
     assert len(texts) == 1 and "root:" not in texts[0]
 
 
+def test_a_file_hard_linked_twice_in_the_folder_is_indexed_once(tmp_path, embedder):
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "canteen.txt").write_text(CANTEEN, "utf-8")
+    os.link(folder / "canteen.txt", folder / "sub" / "copy.txt")          # same st_dev and st_ino
+    (folder / "other.txt").write_text("The library lends laptops for two weeks at a time.\n", "utf-8")
+    rag = Rag(load_settings(data_dir=tmp_path / "data"), embedder=embedder)
+    assert [Path(s).name for s in rag.ingest([folder / "sub" / "copy.txt"]).added] == ["copy.txt"]  # alone: indexed
+
+    report = rag.ingest([folder])
+
+    assert sorted(Path(s).name for s in report.added) == ["canteen.txt", "other.txt"]
+    assert [Path(s).name for s in report.removed] == ["copy.txt"]          # the second name's older record goes
+    (error,) = report.errors
+    assert error["source"] == str(folder / "sub" / "copy.txt")
+    assert error["error"] == f"the same file as {folder / 'canteen.txt'} (a hard link), indexed once"
+    again = rag.ingest([folder])
+    assert not again.added and not again.removed and len(again.errors) == 1
+    assert sorted(Path(rag.document(i).source).name for i in rag.documents()) == ["canteen.txt", "other.txt"]
+
+
 def test_deleting_a_link_removes_what_was_indexed_through_it(tmp_path, embedder):
     folder = tmp_path / "docs"
     (folder / ".drafts").mkdir(parents=True)

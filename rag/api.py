@@ -31,6 +31,7 @@ class Rag:
         self.settings = settings or load_settings()
         self._embedder, self._store, self._retriever, self._generator = embedder, store, None, None
         self._access = None
+        self.index_wait: float | None = None   # seconds a question waits for a BM25 (re)build; None: until it is ready
         self._docs: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -66,7 +67,7 @@ class Rag:
     def retriever(self):
         if self._retriever is None:
             from .retrieval import Retriever
-            self._retriever = Retriever(self.store, self.embedder, self.settings)
+            self._retriever = Retriever(self.store, self.embedder, self.settings, wait=self.index_wait)
         return self._retriever
 
     def _collection(self, collection: str | None, user: Principal | None = None) -> str:
@@ -155,6 +156,9 @@ class Rag:
                 if event[0] == "answer":
                     a, t2 = event[1], time.perf_counter()
                     a.question = question
+                    if self.retriever.dense_only(name, version):
+                        from .retrieval import DENSE_ONLY
+                        a.notes.append(DENSE_ONLY)
                     a.timings_ms = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
                     if first is not None and a.backend != "extractive":
                         a.timings_ms["first_token"] = (first - t0) * 1000

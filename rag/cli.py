@@ -230,6 +230,7 @@ def cmd_audit(rag, a):
 def cmd_serve(rag, a):
     from ui.app import serve  # lazy: gradio is heavy and only the server needs it
     rag.generator  # a misconfigured answer backend stops here with its one-line message, not at the first question
+    rag.index_wait = rag.settings.bm25_wait   # a server answers while a changed collection's BM25 side is rebuilt
     return serve(rag, host=a.host, port=a.port)
 
 

@@ -12,7 +12,11 @@ still written at ingest but never queried.
 
 The BM25 side is rebuilt from the Chroma collection whenever the collection's version changes, so it
 always matches what is indexed after incremental ingests and deletions; it is cached on disk under the
-data dir so a new process (a `rag ask`, a server restart) loads it instead of rebuilding it.
+data dir so a new process (a `rag ask`, a server restart) loads it instead of rebuilding it. The rebuild
+(or load) runs in a background thread: a question waits for it at most `wait` seconds after it started
+(`rag serve`: RAG_BM25_WAIT; one-shot commands wait for it), then is answered with the previous version's
+BM25 side, or with dense retrieval only when there is none (a new replica without a warm cache): new
+chunks still come in through the dense side, whose chunks the store supplies.
 """
 from __future__ import annotations
 
@@ -20,7 +24,10 @@ import logging
 import os
 import pickle
 import threading
+import time
+from concurrent.futures import Future, TimeoutError as Pending
 from dataclasses import dataclass
+
 import numpy as np
 
 from . import metrics
@@ -30,6 +37,8 @@ from .types import Chunk, Hit
 log = logging.getLogger(__name__)
 MODES = ("hybrid", "dense", "bm25")
 CACHE_FORMAT = 2   # bump when BM25Side or the tokenisation changes
+DENSE_ONLY = ("This server is still preparing its keyword index of the collection, so this answer comes from "
+              "meaning-based search alone.")
 
 
 @dataclass
@@ -125,20 +134,62 @@ def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]], s
 
 
 class Retriever:
-    def __init__(self, store, embedder, settings):
-        self.store, self.embedder, self.settings = store, embedder, settings
+    """`wait`: seconds a question waits for a BM25 side being built or loaded after the collection changed,
+    counted from when that started (None: until it is ready)."""
+
+    def __init__(self, store, embedder, settings, wait: float | None = None):
+        self.store, self.embedder, self.settings, self.wait = store, embedder, settings, wait
         self._bm25: dict[str, BM25Side] = {}
-        self._lock = threading.Lock()
+        self._jobs: dict[str, tuple[int, object, float]] = {}   # collection -> (version, future, deadline)
+        self._lock, self._one_build = threading.Lock(), threading.Lock()   # one build at a time: bounded memory
 
     def bm25(self, collection: str, version: int | None = None) -> BM25Side:
+        """The BM25 side of `version`; while it is built in the background (past the wait), the previous
+        version's side, or an empty side of version -1 (dense only)."""
         version = self.store.version(collection) if version is None else version
         side = self._bm25.get(collection)
-        if side is None or side.version != version:
+        if side is not None and side.version == version:
+            return side
+        with self._lock:
+            side = self._bm25.get(collection)
+            if side is not None and side.version == version:
+                return side
+            job = self._jobs.get(collection)
+            if job is None or job[0] != version:
+                deadline = time.monotonic() + (self.wait if self.wait is not None else float("inf"))
+                job = self._jobs[collection] = (version, Future(), deadline)
+                threading.Thread(target=self._install, args=(collection, version, job[1]), daemon=True,
+                                 name=f"bm25-{collection}").start()   # daemon: never holds up a shutdown
+        try:
+            left = job[2] - time.monotonic()
+            return job[1].result(timeout=None if left == float("inf") else max(left, 0))
+        except Pending:
+            return side or BM25Side.build([], -1, self.settings)
+
+    def dense_only(self, collection: str, version: int) -> bool:
+        """Is a question on `version` answered without BM25 now (its side is not ready and there is no older one)?"""
+        side = self.bm25(collection, version)
+        return side.version != version and not side.chunks
+
+    def _install(self, collection: str, version: int, done: Future) -> None:
+        """The background job: load or build the side of `version`, put it in use, and resolve `done`."""
+        try:
+            t0 = time.perf_counter()
+            with self._one_build:
+                side = self._load_or_build(collection, version)
             with self._lock:
-                side = self._bm25.get(collection)
-                if side is None or side.version != version:
-                    side = self._bm25[collection] = self._load_or_build(collection, version)
-        return side
+                current = self._bm25.get(collection)
+                if current is None or current.version < version:
+                    self._bm25[collection] = side
+            log.info("BM25 index of %s version %d ready after %.1f s", collection, version, time.perf_counter() - t0)
+            done.set_result(side)
+        except BaseException as e:       # the store went away, ...: raised to whoever waits; the next question retries
+            log.warning("BM25 index of %s version %d not built: %s", collection, version, e)
+            done.set_exception(e)
+        finally:
+            with self._lock:
+                if collection in self._jobs and self._jobs[collection][1] is done:
+                    del self._jobs[collection]
 
     def _load_or_build(self, collection: str, version: int) -> BM25Side:
         """The BM25 side from its disk cache under the data dir when that matches the collection (same
@@ -181,10 +232,14 @@ class Retriever:
         dense, lexical = [], []
         version = self.store.version(collection) if version is None else version
         side = self.bm25(collection, version)
-        if mode in ("hybrid", "dense") and side.chunks:
+        if side.version != version:
+            log.info("BM25 index of %s version %d not ready: %s", collection, version,
+                     f"searching with version {side.version}'s" if side.chunks else "dense retrieval only")
+        size = len(side.chunks) if side.version == version else self.store.count(collection)
+        if mode in ("hybrid", "dense") and size:
             if vector is None:
                 vector = self.embedder.embed([query])[0]
-            dense = self._dense(collection, side, vector, min(n, len(side.chunks)))
+            dense = self._dense(collection, side, vector, min(n, size))
         if mode in ("hybrid", "bm25"):
             lexical = side.search(query, n)
         if mode == "dense":

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the dense side in the fusion (BM25 gets the rest); tuned on SciFact train (0.5 with sentence vectors, 0.4 without).")
     rrf_k: int = Field(60, ge=1, le=1000, description="Reciprocal-rank-fusion constant.")
     fusion: Literal["blend", "rrf"] = Field("blend", description="How dense and BM25 rankings are fused: weighted sum of min-max normalised scores, or weighted reciprocal rank fusion.")
+    bm25_wait: float = Field(2.0, ge=0, le=3600, description="rag serve: seconds a question waits for the BM25 index of a changed collection (rebuilt, or loaded from RAG_BM25_CACHE, in the background) before it is answered with the previous version's index, or dense retrieval only (the answer notes it) when there is none. One-shot commands wait until it is ready.")
     bm25_k1: float = Field(0.9, ge=0.0, le=5.0, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.4, ge=0.0, le=1.0, description="BM25 length normalisation.")
     answer_chunks: int = Field(6, ge=1, le=50, description="Top fused chunks whose sentences are considered for an answer.")

@@ -218,6 +218,46 @@ def test_bm25_side_is_cached_on_disk_and_follows_the_store(make_rag, tmp_path, m
     assert any(h.chunk.source.endswith("extra.md") for h in again.search("meal allowance trainees", k=3, mode="bm25"))
 
 
+def test_questions_do_not_wait_for_a_bm25_rebuild(make_rag, tmp_path, monkeypatch):
+    """As `rag serve` (a bounded wait, here none): while a changed collection's BM25 side is built in the
+    background, a question is answered with the previous side, or dense-only (noted) when there is none."""
+    import threading
+
+    from rag.retrieval import DENSE_ONLY, Retriever
+
+    folder = build_corpus(tmp_path / "src")
+    job = make_rag()
+    job.ingest([folder])
+    rag = make_rag(collection=job.settings.collection, bm25_cache=tmp_path / "empty")   # no cache: builds
+    rag.index_wait = 0
+    name, release, original = rag.settings.collection, threading.Event(), Retriever._load_or_build
+
+    def held(self, collection, version):       # the build takes until the test releases it
+        assert release.wait(120)
+        return original(self, collection, version)
+    monkeypatch.setattr(Retriever, "_load_or_build", held)
+
+    first = rag.ask("How much is the meal allowance?")
+    assert not first.refused and DENSE_ONLY in first.notes             # no BM25 side yet: dense only, said so
+    assert rag.search("meal allowance", k=3, mode="bm25") == []
+    building = rag.retriever._jobs[name][1]
+    release.set()
+    assert building.result(120).version == rag.store.version(name)
+    assert DENSE_ONLY not in rag.ask("How much is the meal allowance?").notes
+    assert rag.search("meal allowance", k=3, mode="bm25")
+
+    release.clear()
+    (folder / "extra.md").write_text("The bicycle shed behind the Leeds office opens with door code 4711.\n", "utf-8")
+    job.ingest([folder])                                                # a new version: rebuilt in the background
+    answer = rag.ask("What is the door code of the bicycle shed?")
+    assert "4711" in answer.answer and DENSE_ONLY not in answer.notes   # the new chunk came through the dense side
+    assert not rag.search("door code bicycle shed", k=3, mode="bm25")   # ... while BM25 is the previous version's
+    building = rag.retriever._jobs[name][1]
+    release.set()
+    assert building.result(120).version == rag.store.version(name)
+    assert any(h.chunk.source.endswith("extra.md") for h in rag.search("door code bicycle shed", k=3, mode="bm25"))
+
+
 def test_sentence_vectors_follow_the_chunks_and_score_the_dense_side(make_rag, tmp_path):
     """RAG_SENTENCE_VECTORS: one vector per sentence of every chunk, replaced and deleted with its document;
     a chunk's dense score is its cosine plus its best sentence's."""

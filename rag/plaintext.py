@@ -3,6 +3,7 @@ found by their layout."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .markup import TextBuilder
 
@@ -325,10 +326,11 @@ def _classify(lines: list[str], rst: bool = False) -> list[str]:
     return kinds
 
 
-def _gaps(line: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=64)   # each line is compared with up to 4 neighbours: compute its gaps once
+def _gaps(line: str) -> tuple[tuple[int, int], ...]:
     """Column gaps of a line; a list item's bullet and the spaces after it ("-  March 2006") are none."""
     m = _ITEM.match(line)
-    return [g.span() for g in _GAP.finditer(" " * m.end() + line[m.end():] if m else line)]
+    return tuple(g.span() for g in _GAP.finditer(" " * m.end() + line[m.end():] if m else line))
 
 
 def _same_table(a: str, b: str) -> bool:

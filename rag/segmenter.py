@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+import threading
 
 import blingfire
 import numpy as np
@@ -24,17 +25,32 @@ _SPACE = re.compile(r"\s")
 _ABBREV = {"e.g", "eg", "i.e", "n.b", "cf", "vs", "etc", "no", "fig", "sec", "dr", "mr", "st", "inc", "ltd", "al"}
 
 
+class _Buffers(threading.local):
+    """blingfire's output buffers, grown as needed and kept per thread: allocating three ctypes arrays (a
+    new array type per size) for every block cost about as much as the segmentation itself."""
+    size, out, starts, ends = 0, None, None, None
+
+    def at_least(self, size: int):
+        if size > self.size:
+            self.size = max(size, 2 * self.size, 4096)
+            self.out = ctypes.create_string_buffer(self.size)
+            self.starts, self.ends = (ctypes.c_int32 * self.size)(), (ctypes.c_int32 * self.size)()
+        return self
+
+
+_buffers = _Buffers()
+
+
 def _starts(block: str) -> list[int]:
     """Where blingfire's sentences start, as character offsets: its C call, with the UTF-8 byte offsets
     mapped by numpy instead of the wrapper's per-byte Python loop (most of the ingest time on large files)."""
     data = block.encode("utf-8", "surrogatepass")
-    size = 2 * len(data) + 2
-    out, starts, ends = ctypes.create_string_buffer(size), (ctypes.c_int32 * size)(), (ctypes.c_int32 * size)()
-    n = blingfire.blingfire.TextToSentencesWithOffsets(ctypes.c_char_p(data), ctypes.c_int(len(data)), ctypes.byref(out),
-                                                      ctypes.byref(starts), ctypes.byref(ends), ctypes.c_int(size))
-    if n < 0 or n > size:
+    b = _buffers.at_least(2 * len(data) + 2)
+    n = blingfire.blingfire.TextToSentencesWithOffsets(ctypes.c_char_p(data), ctypes.c_int(len(data)), b.out,
+                                                      b.starts, b.ends, ctypes.c_int(b.size))
+    if n < 0 or n > b.size:
         return [0]
-    first = np.frombuffer(starts, np.int32, count=out.value.count(b"\n") + 1)
+    first = np.frombuffer(b.starts, np.int32, count=ctypes.string_at(b.out, n).count(b"\n") + 1)  # n: output bytes
     if len(data) == len(block):                                 # ASCII: bytes are characters
         return first.tolist()
     char_at = np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80) - 1
@@ -59,9 +75,10 @@ def segment(block: str) -> list[tuple[int, int]]:
             continue
         s, e = s + len(piece) - len(piece.lstrip()), s + len(piece.rstrip())
         prev = block[out[-1][0]:out[-1][1]] if out else ""
-        m = _MARKER.search(prev)
+        tail = max(len(prev) - 8, 0)    # both patterns end the sentence: search its end only (lookbehinds see it all)
+        m = _MARKER.search(prev, tail)
         head = prev[:m.start(1)].rstrip() if m else ""
-        if _NEVER_END.search(prev) or (m and head and head[-1] not in _CLOSE and not block[s].isupper()):
+        if _NEVER_END.search(prev, tail) or (m and head and head[-1] not in _CLOSE and not block[s].isupper()):
             out[-1][1] = e      # "e.g." never ends a sentence; "things: 1." + "set ..." is one sentence
             continue
         if m and (not head or head[-1] in _CLOSE):   # "...child. 2." + "Construct ...": "2." opens the next

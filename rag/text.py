@@ -53,6 +53,8 @@ def sentence_text(title: str, sentence: str, short: int = 8) -> str:
 def strip_refs(span: tuple[int, int], text: str) -> tuple[int, int]:
     """Trim the source's own trailing reference markers ("...systems.[6][8]") off a sentence span."""
     s, e = span
+    if not text.endswith("]", s, e):          # most sentences: no need to search
+        return span
     m = re.search(r"(?:\[\d+\])+$", text[s:e])
     return (s, s + m.start()) if m and m.start() > 0 else span
 

@@ -2,6 +2,7 @@
 (RAG_AUTH=password and RAG_AUTH=proxy) over HTTP, and the sign-in page in headless Chromium."""
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import time
@@ -604,6 +605,89 @@ def test_proxy_headers_only_from_the_proxy_or_with_its_secret(tmp_path, embedder
                           timeout=60).status_code == 200
         assert httpx.post(f"{url}/api/ask", json=q, headers={**who, "X-Rag-Proxy-Secret": "wrong" * 6},
                           timeout=60).status_code == 401
+
+
+@contextlib.contextmanager
+def sso_proxy(upstream: str, inject: dict):
+    """A tiny real reverse proxy on loopback, as oauth2-proxy would sit in front of the app: every request is
+    passed on to `upstream` with the client's identity headers dropped and `inject` added; responses are
+    streamed back as they come (the chat's server-sent events too). Yields its base URL."""
+    import http.client
+    import http.server
+    import threading
+
+    from ui.guard import IDENTITY_HEADERS
+
+    hop = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+    host, port = upstream.split("://")[1].split(":")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"      # one request per connection: a body ends when the connection closes
+
+        def relay(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in hop | IDENTITY_HEADERS}
+            conn = http.client.HTTPConnection(host, int(port), timeout=120)
+            conn.request(self.command, self.path, body=body or None, headers={**headers, **inject})
+            answer = conn.getresponse()
+            self.send_response(answer.status)
+            for k, v in answer.getheaders():
+                if k.lower() not in hop | {"date", "server"}:
+                    self.send_header(k, v)
+            self.end_headers()
+            while chunk := answer.read1(65536):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+            conn.close()
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = relay
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def test_chat_through_a_real_sso_proxy_in_chromium(tmp_path, embedder, open_site, browser):
+    """RAG_AUTH=proxy behind a reverse proxy that signs the user in (its headers and the shared secret): the chat
+    works through it as that user; the same identity headers sent to the app directly are ignored."""
+    from playwright.sync_api import expect
+
+    from rag.audit import AuditLog
+    from ui.app import create_app
+
+    _, source = open_site
+    secret = "s3cret-only-the-proxy-knows"
+    data = tmp_path / "proxied"
+    rag = Rag(load_settings(data_dir=data, auth="proxy", proxy_secret=secret), embedder=embedder, store=source.store)
+    rag.access.grant("default", groups=["staff"])
+    who = {"X-Forwarded-User": "ana", "X-Forwarded-Groups": "staff"}
+    contexts = []
+    with serving(create_app(rag)) as app, sso_proxy(app, {**who, "X-Rag-Proxy-Secret": secret}) as proxy:
+        try:
+            contexts.append(browser.new_context(viewport={"width": 1100, "height": 800}))
+            page = contexts[-1].new_page()
+            page.set_default_timeout(30_000)
+            page.goto(proxy + "/")
+            box = page.get_by_label("Your question")
+            box.fill("When does the canteen open?")
+            box.press("Enter")
+            expect(page.locator('#rag-chat a[href*="#cite?"]').first).to_be_visible()
+            asked = [r for r in AuditLog(data).rows() if r["action"] == "ask"]
+            assert [(r["user"], r["question"]) for r in asked] == [("ana", "When does the canteen open?")]
+
+            contexts.append(browser.new_context(extra_http_headers=who))      # the same headers, not via the proxy
+            direct = contexts[-1].new_page()
+            assert direct.goto(app + "/").status == 401
+            assert "sign in through the SSO proxy" in direct.content()
+        finally:
+            for ctx in contexts:
+                ctx.close()
 
 
 def test_rag_serve_never_takes_the_peer_address_from_x_forwarded_for(tmp_path):

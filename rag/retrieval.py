@@ -172,7 +172,12 @@ class Retriever:
         return side.version != version and not side.chunks
 
     def _install(self, collection: str, version: int, done: Future) -> None:
-        """The background job: load or build the side of `version`, put it in use, and resolve `done`."""
+        """The background job: load or build the side of `version`, put it in use, and resolve `done`. It runs
+        at a lower CPU priority (Linux niceness is per thread), so start-up and questions come first."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except (AttributeError, OSError):
+            pass
         try:
             t0 = time.perf_counter()
             with self._one_build:

@@ -1,0 +1,110 @@
+"""A replica started against a large collection: seconds from launching `rag serve` to /readyz, to its first
+answer, and until its BM25 side is in use, with the BM25 cache cold (a new replica, or the first after an
+ingest: the side is rebuilt from Chroma) or warm (RAG_BM25_CACHE holds the current version's file).
+Each condition is run once per round, interleaved, and reported as medians; `--waits` compares
+RAG_BM25_WAIT values in one run (3600: a question waits for the index, as every version before the
+background build did; 2: the default).
+
+    python -m evals.benchmarks.scale --stages 100000 --keep --no-sentences   # the 100k-chunk collection
+    python -m evals.benchmarks.replica_start [--rounds 3] [--waits 3600,2]
+
+The replica reads the scale run's data dir (embedded Chroma, collection `scale`) with
+RAG_SENTENCE_VECTORS=false (the collection has no sentence rows) and asks one SciFact test claim."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from .common import OUT, free_port, load_queries, scifact_dir, write_json
+from .startup import ROOT, cpu_s
+
+
+def get(url: str, timeout: float = 5) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def one_start(data: Path, cache: Path, wait: str, question: str) -> dict:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "RAG_LOG_LEVEL": "WARNING", "RAG_COLLECTION": "scale", "RAG_SENTENCE_VECTORS": "false",
+           "RAG_BM25_CACHE": str(cache), "RAG_BM25_WAIT": wait}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--data-dir", str(data), "serve", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                if get(f"{base}/readyz"):
+                    break
+            except OSError:
+                time.sleep(0.05)
+            if proc.poll() is not None or time.perf_counter() - t0 > 900:
+                raise SystemExit("rag serve did not become ready")
+        ready = time.perf_counter() - t0
+        body = json.dumps({"question": question}).encode()
+        req = urllib.request.Request(f"{base}/api/ask", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=900) as r:
+            answer = json.loads(r.read())
+        first = time.perf_counter() - t0
+        while not re.search(r'^rag_bm25_loads_total\{source="(build|cache)"\} [1-9]', get(f"{base}/metrics"), re.M):
+            time.sleep(0.25)                            # the background build or load is still going
+            if time.perf_counter() - t0 > 900:
+                raise SystemExit("the BM25 side was never ready")
+        return {"ready_s": round(ready, 2), "first_answer_s": round(first, 2),
+                "bm25_ready_s": round(time.perf_counter() - t0, 2), "cpu_s": cpu_s(proc.pid),
+                "dense_only": any("meaning-based search alone" in n for n in answer.get("notes", []))}
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path, default=OUT / "scale-data", help="the scale run's kept data dir")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--waits", default="3600,2", help="RAG_BM25_WAIT values to compare")
+    ap.add_argument("--caches", default="cold,warm", help="BM25 cache states to run")
+    ap.add_argument("--out", type=Path, default=OUT / "replica_start.json")
+    a = ap.parse_args(argv)
+    if not (a.data_dir / "chroma").is_dir():
+        raise SystemExit(f"no scale collection in {a.data_dir}: run "
+                         "`python -m evals.benchmarks.scale --stages 100000 --keep --no-sentences` first")
+    question = next(iter(load_queries(scifact_dir()).values()))
+    waits = a.waits.split(",")
+    with tempfile.TemporaryDirectory(prefix="replica-start-") as tmp:
+        warm = Path(tmp) / "warm"
+        if "warm" in a.caches:
+            one_start(a.data_dir, warm, waits[0], question)   # fills the warm cache (not reported)
+        runs: dict[str, list[dict]] = {}
+        for r in range(a.rounds):
+            for wait in waits:
+                for cache in a.caches.split(","):
+                    folder = warm if cache == "warm" else Path(tmp) / f"cold-{r}-{wait}"
+                    row = one_start(a.data_dir, folder, wait, question)
+                    runs.setdefault(f"{cache} cache, RAG_BM25_WAIT={wait}", []).append(row)
+                    print(cache, wait, row, flush=True)
+                    if cache == "cold":
+                        shutil.rmtree(folder, ignore_errors=True)
+    out = {"conditions": {k: {m: statistics.median(r[m] for r in rows)
+                              for m in ("ready_s", "first_answer_s", "bm25_ready_s", "cpu_s")}
+                          | {"dense_only": sum(r["dense_only"] for r in rows), "rounds": rows}
+                          for k, rows in runs.items()},
+           "loadavg_1m_at_end": round(os.getloadavg()[0], 2)}
+    write_json(a.out, out)
+    print(json.dumps({k: {m: v for m, v in c.items() if m != "rounds"} for k, c in out["conditions"].items()}, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()

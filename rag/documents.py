@@ -104,11 +104,11 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)|<\?xm
 
 def _read_text(data: bytes, markdown: bool) -> dict:
     from .markup import render_markdown
-    from .plaintext import render_plain
+    from .plaintext import MODE_LINE, render_plain
 
     text = _decode(data, "plain")
     parsed = render_markdown(text) if markdown else render_plain(text)
-    lines = [re.sub(r"\s*-\*-.{1,60}-\*-\s*$", "", ln).strip() for ln in text.splitlines() if ln.strip()]
+    lines = [MODE_LINE.sub("", ln).strip() for ln in text.splitlines() if ln.strip()]
     parsed["title"] = (parsed["headings"][0][1] if markdown and parsed["headings"] else
                        lines[0] if not markdown and lines and len(lines[0]) <= 200 and len(lines) > 1 else None)
     return parsed

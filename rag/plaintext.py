@@ -77,7 +77,7 @@ def render_plain(source: str) -> dict:
              .expandtabs(8).split("\n")]
     if is_deb822(lines):
         return render_fields(lines)
-    lines = [_MODE_LINE.sub("", ln).rstrip() for ln in lines]
+    lines = [MODE_LINE.sub("", ln).rstrip() for ln in lines]
     outline = any(_OUTLINE.match(ln) and ln.startswith("**") for ln in lines)   # GNU NEWS: "* Noteworthy ..."
     rst = bool(_RST.search(source)) and not re.search(r"``[^`\n]{1,80}''", source)   # GNU ``quotes'' are not reST
     if rst:
@@ -207,7 +207,7 @@ def soft_break(prev: str, nxt: str, width: int) -> bool:
 
 _VERSION_TITLE = re.compile(r"^(version |release |v)?\d+(\.\d+)+\b", re.I)
 _OUTLINE = re.compile(r"^\*{1,4} (?=\S)")          # an Emacs outline heading: "* Noteworthy changes", "** Bug fixes"
-_MODE_LINE = re.compile(r"\s*-\*-.{1,60}-\*-\s*$")   # "-*- outline -*-": a mode line for Emacs
+MODE_LINE = re.compile(r"\s*-\*-.{1,60}-\*-\s*$")   # "-*- outline -*-": a mode line for Emacs
 _DEBIAN_ENTRY = re.compile(r"^[a-z0-9][a-z0-9.+-]+ \([^()\s]+\) [\w-]+(?: [\w-]+)*; urgency=\w+")
 _FIELD = re.compile(r"^[A-Z][\w-]*:(?:\s|$)")   # a deb822 field: "Files: debian/*", "License: GPL-2+"
 _KEY_VALUE = re.compile(r"^\w[\w ]{0,24}:\s+(?=\S)(?=.*[\d`'\"<>=/-]|[a-z])")

@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 
 from .errors import DocumentError
@@ -104,14 +105,18 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)|<\?xm
 
 def _read_text(data: bytes, markdown: bool) -> dict:
     from .markup import render_markdown
-    from .plaintext import MODE_LINE, render_plain
+    from .plaintext import release_heading, render_plain
 
     text = _decode(data, "plain")
     parsed = render_markdown(text) if markdown else render_plain(text)
-    lines = [MODE_LINE.sub("", ln).strip() for ln in text.splitlines() if ln.strip()]
-    parsed["title"] = (parsed["headings"][0][1] if markdown and parsed["headings"] else
-                       lines[0] if not markdown and lines and len(lines[0]) <= 200 and len(lines) > 1 else None)
-    return parsed
+    lines = [ln.strip() for ln in parsed["text"].splitlines() if ln.strip()]     # as rendered: no ".. include::"
+    if lines and len(lines[0]) <= 200:   # the first line as written, when the next was reflowed into it
+        lines[0] = next((ln for ln in islice((r.strip() for r in text.splitlines()), 50) if ln and
+                         lines[0].startswith(ln)), lines[0])          # ("Apache License" / "Version 2.0, ...")
+    title = (parsed["headings"][0][1] if markdown and parsed["headings"] else
+             lines[0] if not markdown and lines and len(lines[0]) <= 200 and len(lines) > 1 else None)
+    parsed["title"] = None if title and release_heading(title) else title   # a changelog's newest release
+    return parsed                                                            # titles only its own section
 
 
 def _read_html(data: bytes) -> dict:

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 
 from .markup import TextBuilder
-from .plaintext import soft_break
+from .plaintext import release_heading, soft_break
 
 _PAGE_NO = re.compile(r"^(?:page\s*)?[-–—]?\s*(?:\d+|[ivxlc]+)\s*[-–—]?(?:\s*(?:of|/)\s*\d+)?$", re.I)
 _PDF_ITEM = re.compile(r"^(?:[-–•●◦▪■‣*\uf0a7\uf0b7\uf0d8\uf076]|\(?(?:\d{1,3}|[a-z])[.)])\s+(?=\S)")
@@ -157,8 +157,13 @@ def _ends_block(line: str, width: int) -> bool:
 
 
 def _pdf_heading(line: str, width: int) -> bool:
-    """A short title-like line: numbered ("3.1 Scope"), or most of its words capitalised."""
-    if len(line) > min(80, 0.7 * width) or not _PDF_TITLE.match(line):
+    """A short title-like line: numbered ("3.1 Scope"), a changelog's release ("2.33.1 (2026-03-30)"), or most
+    of its words capitalised."""
+    if len(line) > min(80, 0.7 * width):
+        return False
+    if release_heading(line):
+        return True
+    if not _PDF_TITLE.match(line):
         return False
     words = [w for w in line.split() if w[:1].isalpha() and len(w) > 3]
     numbered = bool(re.match(r"\d{1,2}(?:\.\d{1,2})*\.?\s+[A-Z]", line))

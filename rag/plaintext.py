@@ -157,9 +157,13 @@ def is_deb822(lines: list[str]) -> bool:
     return len(top) >= 3 and _FIELD.match(top[0]) is not None and sum(bool(_FIELD.match(ln)) for ln in top) == len(top)
 
 
+_STANZA_HEAD = re.compile(r"^(?:Files|License):")   # "Files: debian/*" heads its stanza's Copyright and License
+
+
 def render_fields(lines: list[str]) -> dict:
     """Each field a line of its own (its stanza's fields together, like items); a field's continuation lines
-    reflowed, " ." lines breaking them into paragraphs."""
+    reflowed, " ." lines breaking them into paragraphs. A stanza's "Files:" or "License:" field is its heading,
+    so a "License: GPL-2+" answers under the files it covers, and a licence's text under its name."""
     out, cur = TextBuilder(), []
 
     def flush(kind: str) -> None:
@@ -167,17 +171,21 @@ def render_fields(lines: list[str]) -> dict:
             out.add(" ".join(cur), kind)
             cur.clear()
 
-    kind = "item"
+    kind, start = "item", True
     for ln in lines:
         if not ln.strip():
             flush(kind)
+            start = True
         elif not ln[0].isspace():
             flush(kind)
-            kind = "item"
+            kind = "heading" if start and _STANZA_HEAD.match(ln) else "item"
             cur.append(ln.strip())
-        elif ln.strip() == ".":
+            start = False
+        elif ln.strip() == "." or kind == "heading":
             flush(kind)
             kind = "text"
+            if ln.strip() != ".":
+                cur.append(ln.strip())
         else:
             cur.append(ln.strip())
     flush(kind)
@@ -210,6 +218,18 @@ _OUTLINE = re.compile(r"^\*{1,4} (?=\S)")          # an Emacs outline heading: "
 MODE_LINE = re.compile(r"\s*-\*-.{1,60}-\*-\s*$")   # "-*- outline -*-": a mode line for Emacs
 _DEBIAN_ENTRY = re.compile(r"^[a-z0-9][a-z0-9.+-]+ \([^()\s]+\) [\w-]+(?: [\w-]+)*; urgency=\w+")
 _FIELD = re.compile(r"^[A-Z][\w-]*:(?:\s|$)")   # a deb822 field: "Files: debian/*", "License: GPL-2+"
+
+
+_RELEASE = re.compile(r"(?:[A-Za-z][\w.-]* )?(?:version |release |v)?\d+(?:\.\d+)+[\w.+-]*(?:\s*(?:\(.{0,40}\)|[-–—:] .{0,40}|"
+                      r"released .{0,40}))?", re.I)
+
+
+def release_heading(line: str) -> bool:
+    """Is the line all a changelog's release heading ("Version 2.2.0", "v8.0.2 (2026-11-18)", "2.33.1
+    (2026-03-30)", "h11 0.16.0 (2025-04-23)", a Debian entry)?"""
+    return bool(_RELEASE.fullmatch(line.strip()) or _DEBIAN_ENTRY.match(line))
+
+
 _KEY_VALUE = re.compile(r"^\w[\w ]{0,24}:\s+(?=\S)(?=.*[\d`'\"<>=/-]|[a-z])")
 
 

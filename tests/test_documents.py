@@ -374,8 +374,14 @@ def test_debian_changelog_releases_are_headings_and_copyright_fields_are_lines()
     items = blocks(copyright_, "item")
     assert items[:3] == ["Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/",
                          "Upstream-Name: frobnicator", "Upstream-Contact: Frob Developers <dev@frob.example>"]
-    assert "Files: debian/*" in items and "Copyright: 2019 Jane Roe <jane@example.org>" in items
-    assert blocks(copyright_, "text") == ['On Debian systems, the complete text of the GNU General Public License '
+    assert "Copyright: 2019 Jane Roe <jane@example.org>" in items
+    # a stanza's Files (or a stand-alone licence's License) field heads it: its Copyright and License answer
+    # under it, and the licence's text under the licence's name
+    assert blocks(copyright_, "heading") == ["Files: *", "Files: debian/*", "License: GPL-2+"]
+    assert blocks(copyright_, "text") == ['This program is free software; you can redistribute it and/or modify it '
+                                          'under the terms of the GNU General Public License as published by the '
+                                          'Free Software Foundation; either version 2 of the License, or (at your '
+                                          'option) any later version.', 'On Debian systems, the complete text of the GNU General Public License '
                                           'version 2 can be found in "/usr/share/common-licenses/GPL-2".']
 
 
@@ -386,3 +392,18 @@ def test_gnu_news_outline_headings():
                                        "Bug fixes", "New features",
                                        "Noteworthy changes in release 9.4 (2023-08-29) [stable]", "Changes in behavior"]
     assert "The default block size is now 4096 bytes instead of 1024." in blocks(news, "text")
+
+
+def test_a_changelogs_newest_release_is_a_heading_not_the_title(tmp_path):
+    """The first line of a changelog ("Version 2.2.0") titles only its own section: as the document's title it
+    would put that version beside every sentence of every release. An RST label is no title either."""
+    (tmp_path / "CHANGES.txt").write_text("Version 2.2.0\n-------------\n\nReleased 2024-04-16\n\n"
+                                          "Version 2.1.2\n-------------\n\nReleased 2022-03-24\n", "utf-8")
+    (tmp_path / "arguments.txt").write_text(".. _arguments:\n\nArguments to serve\n\nHere they are.\n", "utf-8")
+    assert read(tmp_path / "CHANGES.txt").title == "CHANGES"
+    assert read(tmp_path / "arguments.txt").title == "Arguments to serve"
+    pages = [["Release History", "", "2.33.1 (2026-03-30)", "", "Fixed test cleanup for the CVE.", "",
+              "2.33.0 (2026-03-25)", "", "3.11 and later are supported by this release."]]
+    got = pdf_blocks(pages)
+    headings = [got["text"][s:e] for s, e, kind in got["blocks"] if kind == "heading"]
+    assert headings == ["Release History", "2.33.1 (2026-03-30)", "2.33.0 (2026-03-25)"]

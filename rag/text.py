@@ -71,11 +71,16 @@ def stemmer():
     return Stemmer.Stemmer("english")
 
 
+TOKEN = r"(?u)\d+(?:\.\d+)+|\b\w\w+\b"    # words of 2+ characters, and versions whole: "3.0.0" (bm25s's default
+                                            # pattern keeps none of it, so "simplejson 3.0.0" matched any release)
+
+
 def bm25_tokens(texts: list[str]) -> list[list[str]]:
     """Lower-cased, stop words out, English-stemmed tokens (what BM25 and term coverage count)."""
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer(), return_ids=False, show_progress=False)
+    return bm25s.tokenize(texts, token_pattern=TOKEN, stopwords="en", stemmer=stemmer(), return_ids=False,
+                          show_progress=False)
 
 
 def index_text(chunk, settings=None) -> str:

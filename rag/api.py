@@ -191,14 +191,15 @@ class Rag:
                                   self.retriever.bm25(name, version).idf)
 
     def _candidate_vectors(self, name: str, evidence) -> tuple[np.ndarray, np.ndarray]:
-        """The candidates' sentence vectors, and those of the sentence before each in its chunk (zeros for
-        none), fetched in one store call."""
+        """The candidates' sentence vectors, and those of each one's neighbour in its chunk (Evidence.neighbour:
+        the sentence before, or the description a "Default: 30" brings along; zeros for none), fetched in one
+        store call."""
         zero = np.zeros((len(evidence), self.embedder.dim), np.float32)
         if not evidence:
             return zero, zero
-        prev = [i for i, ev in enumerate(evidence) if ev.index > 0]
+        prev = [i for i, ev in enumerate(evidence) if ev.neighbour >= 0]
         got = self._sentence_vectors(name, [(ev.hit.chunk, ev.index) for ev in evidence]
-                                     + [(evidence[i].hit.chunk, evidence[i].index - 1) for i in prev])
+                                     + [(evidence[i].hit.chunk, evidence[i].neighbour) for i in prev])
         prev_vecs = zero.copy()
         if prev:
             prev_vecs[prev] = np.stack(got[len(evidence):])

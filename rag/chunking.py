@@ -7,6 +7,7 @@ import hashlib
 import re
 from functools import lru_cache
 
+from .plaintext import release_heading
 from .settings import tiktoken_offline
 from .text import MONTHS, blocks_of, segment_block, strip_refs
 from .types import Chunk, Document
@@ -36,6 +37,13 @@ def locator(doc: Document):
     title = (doc.title or "").strip().lower()
     headings = [(pos, h) for pos, h in doc.headings if h.strip().lower() != title]   # the title names no section
     starts = [pos for pos, _ in headings]
+    names = [h[:60].strip() for _, h in headings]
+    release = ""
+    for i, (_, h) in enumerate(headings):    # a changelog's "Bugfixes" is named with its release: "2.33.1 › Bugfixes"
+        if release_heading(h):
+            release = names[i]
+        elif release:
+            names[i] = f"{release} › {names[i]}"
 
     def locate_offset(offset: int) -> str:
         parts = []
@@ -43,7 +51,7 @@ def locator(doc: Document):
             parts.append(f"page {max(bisect.bisect_right(doc.pages, offset), 1)}")
         k = bisect.bisect_right(starts, offset)
         if k:
-            parts.append(f"section “{headings[k - 1][1][:60].strip()}”")
+            parts.append(f"section “{names[k - 1]}”")
         if not parts and doc.paragraphs:
             parts.append(f"paragraph {max(bisect.bisect_right(doc.paragraphs, offset), 1)}")
         return ", ".join(parts) or "text"

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .chunking import is_candidate
+from .plaintext import release_heading
 from .text import MONTHS, bm25_tokens, clean_sentence
 from .types import Evidence, Hit, Passage
 
@@ -32,6 +33,8 @@ CONTINUES = re.compile(r"^(?i:it|its|they|their|them|he|she|his|her|(this|that|t
                        r"have|had|will|would|can|could|may|means|allows|includes|makes|lets|defaults))\b|^[a-z]")
 DEFAULT_LINE = re.compile(r"^(?i:defaults?\b|the default\b|by default\b)")   # "Default: 100" under its option's
                                                                            # description, in a block of its own
+FIELD = re.compile(r"^\w[\w /-]{0,30}: *\S")      # "Command line: -t INT", "Default: 30"
+DESCRIPTION = 3   # sentences of an option's description a "Default: 30" below it brings along, at most
 SHORT = 4    # a sentence shorter than this, or one opening with a reference back ("It", "These"), brings the
              # previous sentence of its block along
 
@@ -64,7 +67,7 @@ _DATED = re.compile(r"\b(announc|publish|releas|sign|dat|writ|post|issu|launch|a
 FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
             "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",
             "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno"]
-EXTREMES = {   # what a "maximum/minimum/first/latest ..." question asks for, and the words that state it
+EXTREMES = {   # what a "maximum/minimum/first/latest/default ..." question asks for, and the words that state it
     "max": (r"maximum|max|largest|longest|highest|biggest|upper|most",
             r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*"),
     "min": (r"minimum|min|smallest|shortest|lowest|least|oldest supported",
@@ -73,6 +76,9 @@ EXTREMES = {   # what a "maximum/minimum/first/latest ..." question asks for, an
     "first": (r"first|earliest|initial|introduced",
               r"first|earliest|initial|introduced|added|new in|since|began|started"),
     "last": (r"latest|newest|most recent|last", r"latest|newest|most recent|last|current"),
+    "default": (r"defaults?|out of the box|if (?:i|you) don'?t (?:set|configure|change|pass|specify) \w+|when none is "
+                r"given", r"defaults?|defaults to|by default|unless|otherwise|initial(?:ly)?|if not (?:set|given|"
+                r"specified)|if omitted|falls? back"),
 }
 _EXTREME_Q = {k: re.compile(rf"\b({q})\b", re.I) for k, (q, _) in EXTREMES.items()}
 _EXTREME_S = {k: re.compile(rf"(\b|(?<=\d))({a})(\b|(?=\s|$))", re.I) for k, (_, a) in EXTREMES.items()}
@@ -123,45 +129,77 @@ def _missing(items: list[str], text: str) -> float:
 
 def heading_of(chunk, index: int) -> str:
     """The section heading a sentence sits under: the nearest heading before it in its chunk, else the
-    section its chunk starts in."""
+    section its chunk starts in; a changelog's "Bugfixes" named with its release ("2.33.1 › Bugfixes", as the
+    locator names it)."""
+    m = re.search(r"section “([^”]*)”", chunk.locator)
+    section, near = m.group(1) if m else "", None
     for s, e, kind in reversed(chunk.sentences[:index]):
         if kind == "heading":
-            return clean_sentence(chunk.text[s - chunk.start:e - chunk.start])
-    m = re.search(r"section “([^”]*)”", chunk.locator)
-    return m.group(1) if m else ""
+            h = clean_sentence(chunk.text[s - chunk.start:e - chunk.start])
+            if release_heading(h):
+                return h if near is None else f"{h[:60].strip()} › {near}"
+            near = near or h
+    if near is None:
+        return section
+    release = section.split(" › ")[0]
+    return f"{release} › {near}" if release_heading(release) else near
 
 
 def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
     """Every answer candidate of the hits, each document span once; never a question or a sentence that
-    introduces the next block ("Run:"). A short sentence, or one that continues the previous sentence of its
-    block, brings that sentence along, and so does the first sentence of a block that an introducing
-    sentence announces. A dateline is a candidate only when the question asks when something was published,
+    introduces the next block ("Run:"). A candidate that cannot stand alone brings its neighbours along
+    (_bring_along); an option's description that its "Default: 30" brings along is no candidate of its own,
+    so the value is always quoted with it. A dateline is a candidate only when the question asks when something was published,
     announced, released or signed: it is the date of the document itself."""
     out, seen = [], set()
     dates = answer_type(question) == "date" and bool(_DATED.search(question))
     for hit in hits:
         c = hit.chunk
+        shown = [clean_sentence(c.text[s - c.start:e - c.start]) for s, e, _ in c.sentences]
         for k, (s, e, kind) in enumerate(c.sentences):
-            text = clean_sentence(c.text[s - c.start:e - c.start])
+            text = shown[k]
             if ((c.doc_id, s) in seen or not is_candidate(text, kind) or (kind == "dateline" and not dates)
                     or text.endswith(("?", ":"))):
                 continue
             seen.add((c.doc_id, s))
-            lead = ""
+            ev = Evidence(hit=hit, index=k, start=s, end=e, kind=kind, text=text, heading=heading_of(c, k))
             if k:
-                ps, pe, pkind = c.sentences[k - 1]
-                prev = clean_sentence(c.text[ps - c.start:pe - c.start])
-                same_block = "\n" not in c.text[pe - c.start:s - c.start]
-                default = bool(DEFAULT_LINE.search(text))
-                joins = len(text.split()) < SHORT or CONTINUES.search(text) or default
-                if (same_block and pkind == kind and joins
-                        or not same_block and prev.endswith(":") and pkind not in ("heading", "title")
-                        or not same_block and default and pkind not in ("heading", "title", "code")
-                        and not prev.endswith("?")):
-                    s, lead = ps, prev       # "It defaults to 30." / "Install it with:" + the command
-            out.append(Evidence(hit=hit, index=k, start=s, end=e, kind=kind, text=text, lead=lead,
-                                heading=heading_of(c, k)))
-    return out
+                _bring_along(ev, shown)
+            out.append(ev)
+    within = {(ev.hit.chunk.doc_id, i) for ev in out if ev.brought is not None         # an option's description
+              for i in range(min(ev.brought, ev.index), max(ev.brought, ev.index) + 1) if i != ev.index}
+    return [ev for ev in out if ev.brought is not None or (ev.hit.chunk.doc_id, ev.index) not in within]
+
+
+def _new_block(chunk, k: int) -> bool:
+    """Does sentence k start a block of its own (a line break since the sentence before)?"""
+    return "\n" in chunk.text[chunk.sentences[k - 1][1] - chunk.start:chunk.sentences[k][0] - chunk.start]
+
+
+def _bring_along(ev: Evidence, shown: list[str]) -> None:
+    """Extend a candidate that cannot stand alone: "It defaults to 30." or a short sentence brings the previous
+    sentence of its block; the first sentence after "Install it with:" brings that; a field line "Default: 30"
+    in a block of its own brings its option's description: the block before it (Waitress style), or, after a
+    heading or another field ("Command line: -t INT"), the sentence after it (Gunicorn style)."""
+    c, k, text = ev.hit.chunk, ev.index, ev.text
+    prev, pkind = shown[k - 1], c.sentences[k - 1][2]
+    new_block = _new_block(c, k)
+    if not new_block and pkind == ev.kind and (len(text.split()) < SHORT or CONTINUES.search(text)
+                                              or DEFAULT_LINE.search(text)) \
+            or new_block and prev.endswith(":") and pkind not in ("heading", "title"):
+        ev.start, ev.lead = c.sentences[k - 1][0], prev
+        return
+    if not (new_block and DEFAULT_LINE.search(text)) or prev.endswith("?") or pkind == "code":
+        return
+    if pkind in ("heading", "title") or FIELD.match(prev):
+        n = k + 1
+        if n < len(c.sentences) and c.sentences[n][2] == "text" and _new_block(c, n) and not FIELD.match(shown[n]):
+            ev.end, ev.tail, ev.brought = c.sentences[n][1], shown[n], n
+        return
+    j = k - 1
+    while j > 0 and k - j < DESCRIPTION and not _new_block(c, j) and c.sentences[j - 1][2] == pkind:
+        j -= 1
+    ev.start, ev.lead, ev.brought = c.sentences[j][0], " ".join(shown[j:k]), j
 
 
 def context_text(ev: Evidence) -> str:

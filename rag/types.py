@@ -68,13 +68,21 @@ class Evidence:
     end: int
     kind: str              # block kind: text, item, row, code, dateline
     text: str              # the sentence as shown: one line, the source's [n] markers removed
-    lead: str = ""         # the previous sentence, as shown, when this one continues it (then start is its start)
+    lead: str = ""         # the previous sentence(s), as shown, when this one continues them (then start is theirs)
+    tail: str = ""         # the next sentence, as shown, when this is a field ("Default: 30") its description
+                           # follows (then end is its end)
+    brought: int | None = None   # the sentence that stands for what lead/tail bring along, if not the previous
     heading: str = ""      # the section heading it sits under
     score: float = 0.0     # probability that it states the answer (rag/evidence.py)
 
     @property
     def full_text(self) -> str:
-        return f"{self.lead} {self.text}" if self.lead else self.text
+        return " ".join(t for t in (self.lead, self.text, self.tail) if t)
+
+    @property
+    def neighbour(self) -> int:
+        """The sentence whose vector stands for the context it brings along (features: cos_prev)."""
+        return self.index - 1 if self.brought is None else self.brought
 
     @property
     def quote(self) -> str:

@@ -90,12 +90,24 @@ def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
     assert not holds_type("code", "The package highlights code.", "Which package highlights code?")
 
 
-def test_a_default_line_under_its_description_brings_the_description_along():
-    text = "Settings\n\nthreads\n\nThe number of threads used to process requests.\n\nDefault: 4\n\nMore text here follows."
+@pytest.mark.parametrize("text,expected", [
+    # Waitress style: the description's block (up to three sentences), then the value
+    ("Settings\n\nthreads\n\nThe number of threads used to process requests. Raise it for slow apps.\n\n"
+     "Default: 4\n\nMore text here follows.",
+     "The number of threads used to process requests. Raise it for slow apps. Default: 4"),
+    # Gunicorn style: the value after other fields, the description after it
+    ("Settings\n\nthreads\n\nCommand line: --threads INT\n\nDefault: 4\n\n"
+     "The number of threads used to process requests.\n\nMore text here follows.",
+     "Default: 4 The number of threads used to process requests."),
+])
+def test_a_default_line_brings_its_options_description_along(text, expected):
     hits = hits_of(doc(text, title="Settings"))
-    shown = [ev.full_text for ev in candidates("How many threads are used by default?", hits)]
-    assert "The number of threads used to process requests. Default: 4" in shown
-    for ev in candidates("How many threads are used by default?", hits):
+    found = candidates("How many threads are used by default?", hits)
+    shown = [ev.full_text for ev in found]
+    assert expected in shown
+    # the description is quoted with its value, never without it
+    assert not any(t.startswith("The number of threads") and "Default" not in t for t in shown)
+    for ev in found:
         assert ev.quote == text[ev.start:ev.end]
 
 
@@ -142,3 +154,26 @@ def test_evidence_quote_is_the_document_span():
     d = doc()
     for ev in candidates("Who designed the annex?", hits_of(d)):
         assert isinstance(ev, Evidence) and ev.quote == d.text[ev.start:ev.end]
+
+
+def test_a_changelog_section_is_named_with_its_release():
+    """"Bugfixes" alone names a section of every release: the locator and the answer name the release too."""
+    from rag.generator import shown
+
+    text = ("Release History\n\n2.33.1 (2026-03-30)\n\nBugfixes\n\nFixed the zip extraction flaw CVE-2026-25645 "
+            "in extract_zipped_paths.\n\n2.33.0 (2026-03-25)\n\nImprovements\n\nFaster header parsing for big "
+            "responses.")
+    blocks, pos = [], 0
+    for part in text.split("\n\n"):
+        kind = "text" if " " in part and not part[0].isdigit() and part != "Release History" else "heading"
+        blocks.append((pos, pos + len(part), kind))
+        pos += len(part) + 2
+    headings = [(s, text[s:e]) for s, e, k in blocks if k == "heading"]
+    document = Document(id="d1", source="docs/HISTORY.txt", title="HISTORY", text=text, sha256="x",
+                        blocks=blocks, headings=headings)
+    question = "Which release fixed CVE-2026-25645?"
+    ev = next(ev for ev in candidates(question, hits_of(document)) if "CVE" in ev.text)
+    assert ev.heading == "2.33.1 (2026-03-30) › Bugfixes"
+    assert shown(question, ev, 1).startswith("2.33.1 (2026-03-30) › Bugfixes: Fixed the zip extraction flaw")
+    from rag.chunking import locate
+    assert locate(document, text.index("Faster")) == "section “2.33.0 (2026-03-25) › Improvements”"

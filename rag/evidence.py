@@ -149,8 +149,9 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
     """Every answer candidate of the hits, each document span once; never a question or a sentence that
     introduces the next block ("Run:"). A candidate that cannot stand alone brings its neighbours along
     (_bring_along); an option's description that its "Default: 30" brings along is no candidate of its own,
-    so the value is always quoted with it. A dateline is a candidate only when the question asks when something was published,
-    announced, released or signed: it is the date of the document itself."""
+    so the value is always quoted with it, and the option's other sentences have the value beside their
+    heading ("timeout › Default: 30"). A dateline is a candidate only when the question asks when something
+    was published, announced, released or signed: it is the date of the document itself."""
     out, seen = [], set()
     dates = answer_type(question) == "date" and bool(_DATED.search(question))
     for hit in hits:
@@ -165,10 +166,24 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
             ev = Evidence(hit=hit, index=k, start=s, end=e, kind=kind, text=text, heading=heading_of(c, k))
             if k:
                 _bring_along(ev, shown)
+            value = _section_value(c, k, shown)
+            if value and value not in ev.full_text:
+                ev.heading = f"{ev.heading} › {value}" if ev.heading else value
             out.append(ev)
-    within = {(ev.hit.chunk.doc_id, i) for ev in out if ev.brought is not None         # an option's description
+    within = {(ev.hit.chunk.doc_id, i) for ev in out if ev.brought is not None
               for i in range(min(ev.brought, ev.index), max(ev.brought, ev.index) + 1) if i != ev.index}
     return [ev for ev in out if ev.brought is not None or (ev.hit.chunk.doc_id, ev.index) not in within]
+
+
+def _section_value(chunk, k: int, shown: list[str]) -> str:
+    """The "Default: 30" field of the section (inside the chunk) that sentence k sits in, if it has one."""
+    sents, lo, hi = chunk.sentences, k, k
+    while lo > 0 and sents[lo - 1][2] != "heading":
+        lo -= 1
+    while hi + 1 < len(sents) and sents[hi + 1][2] != "heading":
+        hi += 1
+    return next((shown[j] for j in range(max(lo, 1), hi + 1) if j != k and DEFAULT_LINE.match(shown[j])
+                 and FIELD.match(shown[j]) and len(shown[j].split()) <= 6 and _new_block(chunk, j)), "")
 
 
 def _new_block(chunk, k: int) -> bool:

@@ -70,13 +70,14 @@ def spans(p: Passage) -> list[Span]:
 def verbatim(sentence: str, span: Span, p: Passage) -> bool:
     """Does the span state the sentence word for word: the sentence is it, or a part of it of 4 words or more
     (a lone word copied from a passage states nothing), or it is nearly all of the sentence (a mark added), or
-    the sentence is it after a label its chunk holds (a heading: "Timeout: 30 s.")?"""
+    the sentence is it after a label its chunk holds (a heading: "Timeout: 30 s."; a changelog's "2.33.1 ›
+    Bugfixes", each part a heading of the chunk or of the section it starts in)?"""
     if sentence == span.text or (sentence in span.text and len(sentence.split()) >= 4) or (
             span.text in sentence and len(span.text) >= 0.9 * len(sentence)):
         return True
     label = sentence[:-len(span.text)].rstrip(": ") if sentence.endswith(span.text) else ""
     c = p.hit.chunk
-    return bool(label) and (label in c.text or label in c.locator or label == c.title)
+    return bool(label) and all(part in c.text or part in c.locator or part == c.title for part in label.split(" › "))
 
 
 class Checker:

@@ -111,6 +111,23 @@ def test_a_default_line_brings_its_options_description_along(text, expected):
         assert ev.quote == text[ev.start:ev.end]
 
 
+def test_an_options_other_sentences_are_headed_by_its_default():
+    """Gunicorn style: the value heads the sentences its line does not bring along, so an answer from the
+    second sentence of the description still says the value."""
+    text = ("Settings\n\nCommand line: --timeout INT\n\nDefault: 30\n\nTimeout for workers in seconds.\n\n"
+            "Workers silent for more than this many seconds are killed and restarted.")
+    blocks, pos = [], 0
+    for part in text.split("\n\n"):
+        blocks.append((pos, pos + len(part), "heading" if part == "Settings" else "text"))
+        pos += len(part) + 2
+    document = Document(id="d1", source="docs/settings.md", title="Gunicorn", text=text, sha256="x", blocks=blocks,
+                        headings=[(0, "Settings")])
+    question = "How long can a worker stay silent by default?"
+    silent = next(ev for ev in candidates(question, hits_of(document)) if ev.text.startswith("Workers silent"))
+    assert silent.heading == "Settings › Default: 30"
+    assert holds_type("number", silent.heading, question)
+
+
 def test_entities_are_names_numbers_and_code_but_not_question_words():
     assert entities("How many data centres will OpenAI build in Wales?") == ["openai", "wales"]
     assert entities("What does --retries 3 do in setup.py?") == ["--retries", "3", "setup.py"]
@@ -175,5 +192,8 @@ def test_a_changelog_section_is_named_with_its_release():
     ev = next(ev for ev in candidates(question, hits_of(document)) if "CVE" in ev.text)
     assert ev.heading == "2.33.1 (2026-03-30) › Bugfixes"
     assert shown(question, ev, 1).startswith("2.33.1 (2026-03-30) › Bugfixes: Fixed the zip extraction flaw")
+    ev.score = 1.0                     # the label is checked like the quote: each part is a heading of the chunk
+    answer = extractive(question, [ev], answerable=0.9, threshold=0.5)
+    assert not answer.refused and answer.answer.startswith("2.33.1 (2026-03-30) › Bugfixes: Fixed the zip")
     from rag.chunking import locate
     assert locate(document, text.index("Faster")) == "section “2.33.0 (2026-03-25) › Improvements”"

@@ -12,21 +12,24 @@ still written at ingest but never queried.
 
 The BM25 side is rebuilt from the Chroma collection whenever the collection's version changes, so it
 always matches what is indexed after incremental ingests and deletions; it is cached on disk under the
-data dir so a new process (a `rag ask`, a server restart) loads it instead of rebuilding it. The rebuild
-(or load) runs in a background thread: a question waits for it at most `wait` seconds after it started
-(`rag serve`: RAG_BM25_WAIT; one-shot commands wait for it), then is answered with the previous version's
-BM25 side, or with dense retrieval only when there is none (a new replica without a warm cache): new
-chunks still come in through the dense side, whose chunks the store supplies.
+data dir (NAME.npz: numpy arrays, 100k chunks load in well under a second) so a new process (a `rag ask`, a
+server restart) loads it instead of rebuilding it. It indexes chunk ids only: both sides rank ids, and the
+store supplies the k chunks of the fused ranking (one lookup by id per question), so no process holds a
+copy of the collection's texts. The rebuild (or load) runs in a background thread: a question waits for it
+at most `wait` seconds after it started (`rag serve`: RAG_BM25_WAIT; one-shot commands wait for it), then is
+answered with the previous version's BM25 side, or with dense retrieval only when there is none (a new
+replica without a warm cache): new chunks still come in through the dense side.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
-import pickle
 import threading
 import time
 from concurrent.futures import Future, TimeoutError as Pending
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -43,75 +46,113 @@ DENSE_ONLY = ("This server is still preparing its keyword index of the collectio
 
 @dataclass
 class BM25Side:
-    """The BM25 index and the in-memory copy of the collection's chunks it was built from."""
+    """A BM25 index of the collection's chunk ids: bm25s' precomputed score matrix (CSC: one column of
+    (chunk row, score) pairs per token) and its vocabulary, as plain numpy arrays, which load from the cache
+    file in a fraction of a second. The chunks themselves stay in the store."""
     version: int
-    chunks: list[Chunk]
-    model: object
+    ids: list[str]                 # chunk id of each row
+    vocab: dict[str, int]          # token -> column
+    data: np.ndarray               # the scores of the columns, one after the other
+    indices: np.ndarray            # the row of each score
+    indptr: np.ndarray             # column t is data[indptr[t]:indptr[t + 1]]
 
-    def __post_init__(self):
-        self.by_id = {c.id: c for c in self.chunks}
+    @classmethod
+    def empty(cls, version: int) -> "BM25Side":
+        return cls(version, [], {}, np.zeros(0, np.float32), np.zeros(0, np.int32), np.zeros(1, np.int64))
 
     @classmethod
     def build(cls, chunks: list[Chunk], version: int, settings=None) -> "BM25Side":
+        if not chunks:
+            return cls.empty(version)
         import bm25s
 
         k1, b = (settings.bm25_k1, settings.bm25_b) if settings is not None else (1.5, 0.75)
         model = bm25s.BM25(k1=k1, b=b)
-        if chunks:
-            model.index(bm25_tokens([index_text(c, settings) for c in chunks]), show_progress=False)
-        return cls(version, chunks, model)
+        model.index(bm25_tokens([index_text(c, settings) for c in chunks]), show_progress=False)
+        s = model.scores
+        return cls(version, [c.id for c in chunks], model.vocab_dict, s["data"], s["indices"], s["indptr"])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def dense_only(self, version: int) -> bool:
+        """Is a question on `version` answered without BM25 by this side (not that version's, and empty)?"""
+        return self.version != version and not self.ids
 
     def idf(self, tokens) -> dict[str, float]:
         """BM25 idf of each token over the collection's chunks; a token in no chunk gets the highest."""
-        n, vocab = len(self.chunks), getattr(self.model, "vocab_dict", {}) or {}
-        ptr = self.model.scores["indptr"] if n else [0]
-        out = {}
+        n, out = len(self.ids), {}
         for t in tokens:
-            i = vocab.get(t)
-            df = int(ptr[i + 1] - ptr[i]) if i is not None and i + 1 < len(ptr) else 0
+            i = self.vocab.get(t)
+            df = int(self.indptr[i + 1] - self.indptr[i]) if i is not None else 0
             out[t] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
         return out
 
-    def search(self, query: str, k: int) -> list[tuple[Chunk, float]]:
-        if not self.chunks:
-            return []
-        vocab = self.model.vocab_dict
-        tokens = [t for t in bm25_tokens([query])[0] if t in vocab]
+    def scores(self, tokens: list[str]) -> np.ndarray:
+        """The BM25 score of every row for these tokens (as bm25s' get_scores; tokens not indexed add nothing)."""
+        scores = np.zeros(len(self.ids), np.float32)
+        for t in tokens:
+            i = self.vocab.get(t)
+            if i is not None:        # a column lists each row once: no repeated index in one addition
+                lo, hi = self.indptr[i], self.indptr[i + 1]
+                scores[self.indices[lo:hi]] += self.data[lo:hi]
+        return scores
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """(chunk id, score) of the k best rows scoring above 0."""
+        tokens = [t for t in bm25_tokens([query])[0] if t in self.vocab] if self.ids else []
         if not tokens:
             return []
-        scores = self.model.get_scores(tokens)
+        scores = self.scores(tokens)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def save(self, path: Path, key: list) -> None:
+        """Write the side with its cache key to `path` atomically (an uncompressed .npz: arrays, no pickles)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_native_id()}.tmp")
+        tokens = sorted(self.vocab, key=self.vocab.__getitem__)
+        with open(tmp, "wb") as f:
+            np.savez(f, key=np.array(json.dumps(key)), version=np.array(self.version), ids=np.array(self.ids, str),
+                     tokens=np.array(tokens, str), data=self.data, indices=self.indices, indptr=self.indptr)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, key: list) -> "BM25Side | None":
+        """The side saved at `path` when it was saved with this key; else None."""
+        with np.load(path, allow_pickle=False) as f:
+            if json.loads(f["key"].item()) != key:
+                return None
+            tokens = f["tokens"].tolist()
+            return cls(int(f["version"]), f["ids"].tolist(), dict(zip(tokens, range(len(tokens)))),
+                       f["data"], f["indices"], f["indptr"])
 
 
-def rrf(rankings: list[list[tuple[Chunk, float]]], weights: list[float], k: int) -> list[tuple[Chunk, float]]:
-    """Weighted reciprocal rank fusion: sum of w / (k + rank) over the rankings a chunk appears in."""
+def rrf(rankings: list[list[tuple[str, float]]], weights: list[float], k: int) -> list[tuple[str, float]]:
+    """Weighted reciprocal rank fusion of (chunk id, score) rankings: sum of w / (k + rank) over the rankings
+    a chunk appears in."""
     scores: dict[str, float] = {}
-    chunks: dict[str, Chunk] = {}
     for ranking, w in zip(rankings, weights):
-        for rank, (chunk, _) in enumerate(ranking, start=1):
-            scores[chunk.id] = scores.get(chunk.id, 0.0) + w / (k + rank)
-            chunks[chunk.id] = chunk
-    return sorted(((chunks[i], s) for i, s in scores.items()), key=lambda cs: -cs[1])
+        for rank, (i, _) in enumerate(ranking, start=1):
+            scores[i] = scores.get(i, 0.0) + w / (k + rank)
+    return sorted(scores.items(), key=lambda x: -x[1])
 
 
-def blend(rankings: list[list[tuple[Chunk, float]]], weights: list[float]) -> list[tuple[Chunk, float]]:
-    """Weighted sum of min-max normalised scores; a chunk missing from a ranking gets 0 there
-    (it scored at most that ranking's minimum)."""
+def blend(rankings: list[list[tuple[str, float]]], weights: list[float]) -> list[tuple[str, float]]:
+    """Weighted sum of min-max normalised scores of (chunk id, score) rankings; a chunk missing from a ranking
+    gets 0 there (it scored at most that ranking's minimum)."""
     scores: dict[str, float] = {}
-    chunks: dict[str, Chunk] = {}
     for ranking, w in zip(rankings, weights):
         if not ranking:
             continue
         vals = [s for _, s in ranking]
         lo, hi = min(vals), max(vals)
         span = hi - lo
-        for chunk, s in ranking:
-            scores[chunk.id] = scores.get(chunk.id, 0.0) + w * ((s - lo) / span if span > 0 else 1.0)
-            chunks[chunk.id] = chunk
-    return sorted(((chunks[i], s) for i, s in scores.items()), key=lambda cs: -cs[1])
+        for i, s in ranking:
+            scores[i] = scores.get(i, 0.0) + w * ((s - lo) / span if span > 0 else 1.0)
+    return sorted(scores.items(), key=lambda x: -x[1])
 
 
 def add_sentences(chunks: list[tuple[str, float]], sentences: list[tuple[str, float]],
@@ -126,7 +167,7 @@ def add_sentences(chunks: list[tuple[str, float]], sentences: list[tuple[str, fl
     return sorted(((i, c.get(i, c_floor) + weight * s.get(i, s_floor)) for i in ids), key=lambda x: -x[1])
 
 
-def fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]], settings) -> list[tuple[Chunk, float]]:
+def fuse(dense: list[tuple[str, float]], lexical: list[tuple[str, float]], settings) -> list[tuple[str, float]]:
     weights = [settings.dense_weight, 1.0 - settings.dense_weight]
     if settings.fusion == "rrf":
         return rrf([dense, lexical], weights, settings.rrf_k)
@@ -164,12 +205,11 @@ class Retriever:
             left = job[2] - time.monotonic()
             return job[1].result(timeout=None if left == float("inf") else max(left, 0))
         except Pending:
-            return side or BM25Side.build([], -1, self.settings)
+            return side or BM25Side.empty(-1)
 
     def dense_only(self, collection: str, version: int) -> bool:
         """Is a question on `version` answered without BM25 now (its side is not ready and there is no older one)?"""
-        side = self.bm25(collection, version)
-        return side.version != version and not side.chunks
+        return self.bm25(collection, version).dense_only(version)
 
     def _install(self, collection: str, version: int, done: Future) -> None:
         """The background job: load or build the side of `version`, put it in use, and resolve `done`. It runs
@@ -200,51 +240,50 @@ class Retriever:
         """The BM25 side from its disk cache under the data dir when that matches the collection (same
         Chroma collection id, version and BM25 settings); else rebuilt from Chroma and cached."""
         if version < 0:
-            return BM25Side.build([], version, self.settings)
+            return BM25Side.empty(version)
         s = self.settings
-        key = (CACHE_FORMAT, self.store.uid(collection), version, s.bm25_k1, s.bm25_b, s.index_title)
-        path = (s.bm25_cache or s.data_dir / "bm25") / f"{collection}.pickle"
+        key = [CACHE_FORMAT, self.store.uid(collection), version, s.bm25_k1, s.bm25_b, s.index_title]
+        path = (s.bm25_cache or s.data_dir / "bm25") / f"{collection}.npz"
         try:
-            with open(path, "rb") as f:
-                if pickle.load(f) == key:
-                    side = BM25Side(*pickle.load(f))
-                    log.info("BM25 index of %s loaded from %s", collection, path)
-                    metrics.index_loaded("cache")
-                    return side
+            side = BM25Side.load(path, key)
+            if side is not None:
+                log.info("BM25 index of %s loaded from %s", collection, path)
+                metrics.index_loaded("cache")
+                return side
         except FileNotFoundError:
             pass
-        except Exception as e:  # a damaged or old cache is only a cache
+        except Exception as e:  # a damaged cache is only a cache
             log.warning("ignoring BM25 cache %s (%s)", path, e)
         chunks = self.store.all_chunks(collection)
         side = BM25Side.build(chunks, version, s)
-        log.info("BM25 index of %s rebuilt: %d chunks (version %d)", collection, len(chunks), version)
+        del chunks              # the texts are in the store: only the index stays in memory
+        log.info("BM25 index of %s rebuilt: %d chunks (version %d)", collection, len(side), version)
         metrics.index_loaded("build")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                pickle.dump(key, f, protocol=pickle.HIGHEST_PROTOCOL)
-                pickle.dump((side.version, side.chunks, side.model), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
+            side.save(path, key)
+            path.with_suffix(".pickle").unlink(missing_ok=True)   # the cache of versions before the arrays
         except OSError as e:
             log.warning("cannot write BM25 cache %s (%s)", path, e)
         return side
 
     def search(self, query: str, collection: str, k: int = 10, mode: str = "hybrid",
-               vector: np.ndarray | None = None, version: int | None = None) -> list[Hit]:
+               vector: np.ndarray | None = None, version: int | None = None,
+               side: BM25Side | None = None) -> list[Hit]:
+        """The k best chunks. `side`: the BM25 side to use (default: self.bm25(collection, version)), for a
+        caller that needs to know which one answered (BM25Side.dense_only) or its idf."""
         s = self.settings
         n = max(k, s.candidates)
         dense, lexical = [], []
         version = self.store.version(collection) if version is None else version
-        side = self.bm25(collection, version)
+        side = self.bm25(collection, version) if side is None else side
         if side.version != version:
             log.info("BM25 index of %s version %d not ready: %s", collection, version,
-                     f"searching with version {side.version}'s" if side.chunks else "dense retrieval only")
-        size = len(side.chunks) if side.version == version else self.store.count(collection)
+                     f"searching with version {side.version}'s" if len(side) else "dense retrieval only")
+        size = len(side) if side.version == version else self.store.count(collection)
         if mode in ("hybrid", "dense") and size:
             if vector is None:
                 vector = self.embedder.embed([query])[0]
-            dense = self._dense(collection, side, vector, min(n, size))
+            dense = self._dense(collection, vector, min(n, size))
         if mode in ("hybrid", "bm25"):
             lexical = side.search(query, n)
         if mode == "dense":
@@ -253,15 +292,21 @@ class Retriever:
             fused = lexical
         else:
             fused = fuse(dense, lexical, s)
-        return [Hit(chunk=c, score=score, rank=r) for r, (c, score) in enumerate(fused[:k], start=1)]
+        return [Hit(chunk=c, score=score, rank=r) for r, (c, score) in enumerate(self._chunks(collection, fused, k), 1)]
 
-    def _dense(self, collection: str, side: BM25Side, vector: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
-        """Chroma returns ids and distances only; the chunks come from the BM25 side's copy (the store
-        is asked only for ids it does not have, after a concurrent ingest)."""
+    def _dense(self, collection: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(chunk id, score): Chroma returns ids and distances only, the fastest query."""
         found = self.store.dense_ids(collection, vector, k)
         if self.settings.sentence_vectors:
             found = add_sentences(found, self.store.dense_sentence_ids(collection, vector, k))
-        missing = [i for i, _ in found if i not in side.by_id]
-        extra = {c.id: c for c in self.store.chunks(collection, missing)} if missing else {}
-        hits = [(side.by_id.get(i) or extra.get(i), score) for i, score in found]
-        return [(c, score) for c, score in hits if c is not None]
+        return found
+
+    def _chunks(self, collection: str, ranked: list[tuple[str, float]], k: int) -> list[tuple[Chunk, float]]:
+        """The first k chunks of a ranking of ids, from the store; ids it no longer has (a BM25 side of an older
+        version, after a deletion) are skipped and the next ones fetched."""
+        out: list[tuple[Chunk, float]] = []
+        while ranked and len(out) < k:
+            batch, ranked = ranked[:k - len(out)], ranked[k - len(out):]
+            got = {c.id: c for c in self.store.chunks(collection, [i for i, _ in batch])}
+            out += [(got[i], score) for i, score in batch if i in got]
+        return out

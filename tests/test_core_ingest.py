@@ -205,7 +205,7 @@ def test_bm25_side_is_cached_on_disk_and_follows_the_store(make_rag, tmp_path, m
     rag.ingest([folder])
     name = rag.settings.collection
     first = rag.search("meal allowance", k=3, mode="bm25")
-    assert (rag.settings.data_dir / "bm25" / f"{name}.pickle").is_file()
+    assert (rag.settings.data_dir / "bm25" / f"{name}.npz").is_file()
 
     fresh = make_rag(collection=name)            # a new process: loads the cache, does not page Chroma
     monkeypatch.setattr(type(fresh.store), "all_chunks", lambda *a: pytest.fail("rebuilt despite a valid cache"))

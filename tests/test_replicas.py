@@ -202,4 +202,4 @@ def test_replicas_sharing_a_bm25_cache_folder_build_it_once(tmp_path, chroma_ser
     assert one.search("meal allowance", k=1) and two.search("meal allowance", k=1)
     assert INDEX_LOADS.labels("build")._value.get() == built + 1         # the first replica built it ...
     assert INDEX_LOADS.labels("cache")._value.get() == loaded + 1        # ... the second loaded its file
-    assert (tmp_path / "shared" / f"{job.settings.collection}.pickle").exists() and not (tmp_path / "r2" / "bm25").exists()
+    assert (tmp_path / "shared" / f"{job.settings.collection}.npz").exists() and not (tmp_path / "r2" / "bm25").exists()

@@ -83,7 +83,7 @@ class Lab:
         n = min(n, len(sims))
         top = np.argpartition(-sims, n - 1)[:n]
         top = top[np.argsort(-sims[top], kind="stable")]
-        return [(self.chunks[i], float(sims[i])) for i in top]
+        return [(self.chunks[i].id, float(sims[i])) for i in top]
 
 
 def prf_vector(qvec: np.ndarray, ids: list[str], vector_of, weight: float) -> np.ndarray:
@@ -98,7 +98,7 @@ def prf_vector(qvec: np.ndarray, ids: list[str], vector_of, weight: float) -> np
 def rm3(lab: Lab, q: str, s, feedback, n_terms: int, weight: float, n: int) -> list:
     """BM25 with the query expanded by the top terms of the feedback chunks (RM3-like, uniform weights)."""
     side = lab.bm25(s.bm25_k1, s.bm25_b)
-    vocab = side.model.vocab_dict
+    vocab = side.vocab
     qt = [t for t in R.bm25_tokens([lab.qtext[q]])[0] if t in vocab]
     weights: dict[str, float] = {}
     for toks in R.bm25_tokens([R.index_text(c, s) for c in feedback]):
@@ -106,13 +106,13 @@ def rm3(lab: Lab, q: str, s, feedback, n_terms: int, weight: float, n: int) -> l
             if t in vocab and t not in qt:
                 weights[t] = weights.get(t, 0.0) + 1.0 / max(len(toks), 1)
     exp = sorted(weights, key=lambda t: -weights[t])[:n_terms]
-    scores = side.model.get_scores(qt) if qt else np.zeros(len(side.chunks), np.float32)
+    scores = side.scores(qt)
     if exp:
-        scores = scores + weight * side.model.get_scores(exp)
+        scores = scores + weight * side.scores(exp)
     n = min(n, len(scores))
     top = np.argpartition(-scores, n - 1)[:n]
     top = top[np.argsort(-scores[top], kind="stable")]
-    return [(side.chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+    return [(side.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
 def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
@@ -124,14 +124,13 @@ def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
     for q in qids:
         dense = lab.dense_q(q, n) if mode != "bm25" else []
         if cfg.get("three_way"):   # not shipped: chunk cosine, best sentence and BM25 each min-max normalised
-            sent = [(lab.chunk_of[i], v) for i, v in lab.sentences_q(q, n)]
-            fused = R.blend([dense, sent, lab.lexical(q, s.bm25_k1, s.bm25_b, n)], list(cfg["three_way"]))
-            out[q] = doc_ranking([c.doc_id for c, _ in fused[:k]])
+            fused = R.blend([dense, lab.sentences_q(q, n), lab.lexical(q, s.bm25_k1, s.bm25_b, n)],
+                            list(cfg["three_way"]))
+            out[q] = doc_ranking([lab.chunk_of[i].doc_id for i, _ in fused[:k]])
             continue
         if cfg.get("sentence_vectors") and dense:   # Retriever._dense with sentence vectors
             sent = lab.sentences_q(q, cfg.get("sentence_k", n), cfg.get("sentence_top", 1))
-            dense = [(lab.chunk_of[i], v) for i, v in R.add_sentences([(c.id, v) for c, v in dense], sent,
-                                                              cfg.get("sentence_weight", 1.0))]
+            dense = R.add_sentences(dense, sent, cfg.get("sentence_weight", 1.0))
         lexical = lab.lexical(q, s.bm25_k1, s.bm25_b, n) if mode != "dense" else []
         if mode == "dense":
             fused = dense
@@ -140,12 +139,12 @@ def run(lab: Lab, qids, cfg: dict, k: int = 10) -> dict[str, list[str]]:
         else:
             fused = R.fuse(dense, lexical, s)
             if cfg.get("rm3_docs"):
-                lexical = rm3(lab, q, s, [c for c, _ in fused[:cfg["rm3_docs"]]], cfg["rm3_terms"], cfg["rm3_weight"], n)
+                lexical = rm3(lab, q, s, [lab.chunk_of[i] for i, _ in fused[:cfg["rm3_docs"]]], cfg["rm3_terms"], cfg["rm3_weight"], n)
                 fused = R.fuse(dense, lexical, s)
             if cfg.get("prf_docs"):
-                qv2 = prf_vector(lab.qvecs[q], [c.id for c, _ in fused[:cfg["prf_docs"]]], lab.vec_of, cfg["prf_weight"])
+                qv2 = prf_vector(lab.qvecs[q], [i for i, _ in fused[:cfg["prf_docs"]]], lab.vec_of, cfg["prf_weight"])
                 fused = R.fuse(lab.dense(qv2, n), lexical, s)
-        out[q] = doc_ranking([c.doc_id for c, _ in fused[:k]])
+        out[q] = doc_ranking([lab.chunk_of[i].doc_id for i, _ in fused[:k]])
     return out
 
 

@@ -138,10 +138,10 @@ class Rag:
         was streamed. Check, resolve and retrieve errors are raised at the first next()."""
         collection = self._collection(collection, user)  # authorizes `user` before any work
         t0 = time.perf_counter()
-        question, query, qvec, hits, name, version = self._retrieve(question, history, collection)
+        question, query, qvec, hits, name, version, side = self._retrieve(question, history, collection)
         t1 = time.perf_counter()
         model = load_scorer()
-        evidence, answerable = judge(*self._evidence(question, query, qvec, hits, name, version), model)
+        evidence, answerable = judge(*self._evidence(question, query, qvec, hits, name, version, side), model)
         threshold = model["threshold"] if self.settings.refuse_below is None else self.settings.refuse_below
         generator = self.generator
         checker = Checker(self.embedder.embed, self._span_vectors(name),
@@ -156,7 +156,7 @@ class Rag:
                 if event[0] == "answer":
                     a, t2 = event[1], time.perf_counter()
                     a.question = question
-                    if self.retriever.dense_only(name, version):
+                    if side.dense_only(version):     # the side the hits came from, not whichever is ready now
                         from .retrieval import DENSE_ONLY
                         a.notes.append(DENSE_ONLY)
                     a.timings_ms = {"retrieve": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000, "total": (t2 - t0) * 1000}
@@ -174,21 +174,24 @@ class Rag:
         return self._evidence(*self._retrieve(question, history, collection))
 
     def _retrieve(self, question: str, history, collection):
-        """(question, standalone query, its vector, hits, collection name, version): the part of `ask` before
-        the answer step. The version is read once: one store round trip per question, not 2 + citations."""
+        """(question, standalone query, its vector, hits, collection name, version, the BM25 side searched): the
+        part of `ask` before the answer step. The version is read once: one store round trip per question, not
+        2 + citations; the side is taken once, so the answer's note and idf are those of the side that found
+        the hits even if a newer one becomes ready meanwhile."""
         question = self._check(question)
         name = self._collection(collection)
         version = self._version(name)
         query = resolve(question, history)
         qvec = self.embedder.embed([query])[0]
-        hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec, version=version)
-        return question, query, qvec, hits, name, version
+        side = self.retriever.bm25(name, version)
+        hits = self.retriever.search(query, name, k=self.settings.answer_chunks, vector=qvec, version=version,
+                                     side=side)
+        return question, query, qvec, hits, name, version, side
 
-    def _evidence(self, question, query, qvec, hits, name, version) -> tuple[list[Evidence], np.ndarray]:
+    def _evidence(self, question, query, qvec, hits, name, version, side) -> tuple[list[Evidence], np.ndarray]:
         evidence = candidates(question, hits)
         vecs, prev_vecs = self._candidate_vectors(name, evidence)
-        return evidence, features(question, query, qvec, evidence, vecs, prev_vecs,
-                                  self.retriever.bm25(name, version).idf)
+        return evidence, features(question, query, qvec, evidence, vecs, prev_vecs, side.idf)
 
     def _candidate_vectors(self, name: str, evidence) -> tuple[np.ndarray, np.ndarray]:
         """The candidates' sentence vectors, and those of each one's neighbour in its chunk (Evidence.neighbour:

@@ -207,10 +207,6 @@ class Retriever:
         except Pending:
             return side or BM25Side.empty(-1)
 
-    def dense_only(self, collection: str, version: int) -> bool:
-        """Is a question on `version` answered without BM25 now (its side is not ready and there is no older one)?"""
-        return self.bm25(collection, version).dense_only(version)
-
     def _install(self, collection: str, version: int, done: Future) -> None:
         """The background job: load or build the side of `version`, put it in use, and resolve `done`. It runs
         at a lower CPU priority (Linux niceness is per thread), so start-up and questions come first."""

@@ -258,6 +258,36 @@ def test_questions_do_not_wait_for_a_bm25_rebuild(make_rag, tmp_path, monkeypatc
     assert any(h.chunk.source.endswith("extra.md") for h in rag.search("door code bicycle shed", k=3, mode="bm25"))
 
 
+def test_dense_only_note_is_that_of_the_retrieval_even_if_bm25_becomes_ready_before_the_answer(make_rag, tmp_path,
+                                                                                               monkeypatch):
+    """The note says how the hits were found: a BM25 side that becomes ready between retrieval and the
+    answer must not remove it."""
+    import threading
+
+    from rag.retrieval import DENSE_ONLY, Retriever
+
+    job = make_rag()
+    job.ingest([build_corpus(tmp_path / "src")])
+    rag = make_rag(collection=job.settings.collection, bm25_cache=tmp_path / "empty")   # no cache: builds
+    rag.index_wait = 0
+    release, load_or_build, search = threading.Event(), Retriever._load_or_build, Retriever.search
+
+    def held(self, collection, version):       # the build takes until the retrieval is done
+        assert release.wait(120)
+        return load_or_build(self, collection, version)
+
+    def search_then_ready(self, *args, **kwargs):
+        hits = search(self, *args, **kwargs)
+        building = self._jobs[rag.settings.collection][1]
+        release.set()
+        assert building.result(120).version == rag.store.version(rag.settings.collection)
+        return hits
+    monkeypatch.setattr(Retriever, "_load_or_build", held)
+    monkeypatch.setattr(Retriever, "search", search_then_ready)
+
+    assert DENSE_ONLY in rag.ask("How much is the meal allowance?").notes
+
+
 def test_sentence_vectors_follow_the_chunks_and_score_the_dense_side(make_rag, tmp_path):
     """RAG_SENTENCE_VECTORS: one vector per sentence of every chunk, replaced and deleted with its document;
     a chunk's dense score is its cosine plus its best sentence's."""

@@ -3,16 +3,18 @@ answer, and until its BM25 side is in use, with the BM25 cache cold (a new repli
 ingest: the side is rebuilt from Chroma) or warm (RAG_BM25_CACHE holds the current version's file).
 Each condition is run once per round, interleaved, and reported as medians; `--waits` compares
 RAG_BM25_WAIT values in one run (3600: a question waits for the index, as every version before the
-background build did; 2: the default).
+background build did; 2: the default), `--trees` checkouts (e.g. main and a branch: each replica runs that
+checkout's code, with a warm cache of its own).
 
     python -m evals.benchmarks.scale --stages 100000 --keep --no-sentences   # the 100k-chunk collection
-    python -m evals.benchmarks.replica_start [--rounds 3] [--waits 3600,2]
+    python -m evals.benchmarks.replica_start [--rounds 3] [--waits 3600,2] [--trees ../main,.]
 
 The replica reads the scale run's data dir (embedded Chroma, collection `scale`) with
 RAG_SENTENCE_VECTORS=false (the collection has no sentence rows) and asks one SciFact test claim."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -26,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from .common import OUT, free_port, load_queries, scifact_dir, write_json
-from .startup import ROOT, cpu_s
+from .startup import ROOT, cpu_s, rss_mb
 
 
 def get(url: str, timeout: float = 5) -> str:
@@ -34,14 +36,15 @@ def get(url: str, timeout: float = 5) -> str:
         return r.read().decode()
 
 
-def one_start(data: Path, cache: Path, wait: str, question: str) -> dict:
+def one_start(data: Path, cache: Path, wait: str, question: str, tree: Path = ROOT, fill: bool = False) -> dict:
+    """One launch; `fill`: keep it running until its BM25 cache file is written (it is counted as loaded first)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "RAG_LOG_LEVEL": "WARNING", "RAG_COLLECTION": "scale", "RAG_SENTENCE_VECTORS": "false",
-           "RAG_BM25_CACHE": str(cache), "RAG_BM25_WAIT": wait}
+           "RAG_BM25_CACHE": str(cache), "RAG_BM25_WAIT": wait, "PYTHONPATH": str(tree)}
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--data-dir", str(data), "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
             try:
@@ -61,8 +64,10 @@ def one_start(data: Path, cache: Path, wait: str, question: str) -> dict:
             time.sleep(0.25)                            # the background build or load is still going
             if time.perf_counter() - t0 > 900:
                 raise SystemExit("the BM25 side was never ready")
+        while fill and not any(not p.name.endswith(".tmp") for p in cache.glob("*")):
+            time.sleep(0.25)
         return {"ready_s": round(ready, 2), "first_answer_s": round(first, 2),
-                "bm25_ready_s": round(time.perf_counter() - t0, 2), "cpu_s": cpu_s(proc.pid),
+                "bm25_ready_s": round(time.perf_counter() - t0, 2), "cpu_s": cpu_s(proc.pid), "rss_mb": rss_mb(proc.pid),
                 "dense_only": any("meaning-based search alone" in n for n in answer.get("notes", []))}
     finally:
         proc.terminate()
@@ -75,29 +80,31 @@ def main(argv=None) -> dict:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--waits", default="3600,2", help="RAG_BM25_WAIT values to compare")
     ap.add_argument("--caches", default="cold,warm", help="BM25 cache states to run")
+    ap.add_argument("--trees", default=str(ROOT), help="comma-separated checkouts whose code to run (default: this one)")
     ap.add_argument("--out", type=Path, default=OUT / "replica_start.json")
     a = ap.parse_args(argv)
     if not (a.data_dir / "chroma").is_dir():
         raise SystemExit(f"no scale collection in {a.data_dir}: run "
                          "`python -m evals.benchmarks.scale --stages 100000 --keep --no-sentences` first")
     question = next(iter(load_queries(scifact_dir()).values()))
-    waits = a.waits.split(",")
+    waits, trees = a.waits.split(","), [Path(t).resolve() for t in a.trees.split(",")]
     with tempfile.TemporaryDirectory(prefix="replica-start-") as tmp:
-        warm = Path(tmp) / "warm"
+        warm = {tree: Path(tmp) / f"warm-{i}" for i, tree in enumerate(trees)}
         if "warm" in a.caches:
-            one_start(a.data_dir, warm, waits[0], question)   # fills the warm cache (not reported)
+            for tree in trees:
+                one_start(a.data_dir, warm[tree], waits[0], question, tree, fill=True)   # not reported
         runs: dict[str, list[dict]] = {}
         for r in range(a.rounds):
-            for wait in waits:
-                for cache in a.caches.split(","):
-                    folder = warm if cache == "warm" else Path(tmp) / f"cold-{r}-{wait}"
-                    row = one_start(a.data_dir, folder, wait, question)
-                    runs.setdefault(f"{cache} cache, RAG_BM25_WAIT={wait}", []).append(row)
-                    print(cache, wait, row, flush=True)
-                    if cache == "cold":
-                        shutil.rmtree(folder, ignore_errors=True)
+            for tree, wait, cache in itertools.product(trees, waits, a.caches.split(",")):
+                folder = warm[tree] if cache == "warm" else Path(tmp) / f"cold-{r}"
+                row = one_start(a.data_dir, folder, wait, question, tree)
+                name = f"{cache} cache, RAG_BM25_WAIT={wait}" + (f", {tree}" if len(trees) > 1 else "")
+                runs.setdefault(name, []).append(row)
+                print(name, row, flush=True)
+                if cache == "cold":
+                    shutil.rmtree(folder, ignore_errors=True)
     out = {"conditions": {k: {m: statistics.median(r[m] for r in rows)
-                              for m in ("ready_s", "first_answer_s", "bm25_ready_s", "cpu_s")}
+                              for m in ("ready_s", "first_answer_s", "bm25_ready_s", "cpu_s", "rss_mb")}
                           | {"dense_only": sum(r["dense_only"] for r in rows), "rounds": rows}
                           for k, rows in runs.items()},
            "loadavg_1m_at_end": round(os.getloadavg()[0], 2)}

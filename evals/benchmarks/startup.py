@@ -1,9 +1,9 @@
 """`rag serve` start-up: seconds from launching the process to /readyz answering 200 (the port opens only
 after the warm-up) and to the first answer, and the CPU seconds the process used until ready (less
 sensitive than wall time to other work on a shared machine), over several rounds (medians), on an
-ingested data dir.
+ingested data dir. `--trees` compares checkouts (e.g. main and a branch) in the same rounds, interleaved.
 
-    python -m evals.benchmarks.startup [--data-dir DIR] [--rounds 5]
+    python -m evals.benchmarks.startup [--data-dir DIR] [--rounds 5] [--trees ../main,.]
 
 Without --data-dir it ingests corpus/ into a temporary data dir first (not timed)."""
 from __future__ import annotations
@@ -30,13 +30,20 @@ def cpu_s(pid: int) -> float:
     return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
 
 
-def one_start(data: str) -> dict:
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process now, MB (Linux /proc)."""
+    kb = next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    return round(int(kb) / 1024, 1)
+
+
+def one_start(data: str, tree: Path = ROOT) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--data-dir", data, "serve", "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "RAG_LOG_LEVEL": "WARNING"})
+                            cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "RAG_LOG_LEVEL": "WARNING", "PYTHONPATH": str(tree),
+                                 "RAG_BM25_CACHE": str(Path(data) / f"bm25-{tree.name}")})   # caches apart
     try:
         while True:
             try:
@@ -63,17 +70,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", help="an already ingested RAG_DATA_DIR (default: ingest corpus/ into a temp dir)")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--trees", default=str(ROOT), help="comma-separated checkouts whose code to run (default: this one)")
     a = ap.parse_args(argv)
+    trees = [Path(t).resolve() for t in a.trees.split(",")]
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         data = a.data_dir or tmp
         if not a.data_dir:
             subprocess.run([sys.executable, "-m", "rag.cli", "--data-dir", data, "ingest", str(ROOT / "corpus")],
                            check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-        runs = [one_start(data) for _ in range(a.rounds)]
-    out = {"rounds": runs, "ready_s_median": statistics.median(r["ready_s"] for r in runs),
-           "first_answer_s_median": statistics.median(r["first_answer_s"] for r in runs),
-           "cpu_s_median": statistics.median(r["cpu_s"] for r in runs),
-           "loadavg_1m_at_end": round(os.getloadavg()[0], 2)}
+        runs: dict[Path, list[dict]] = {tree: [] for tree in trees}
+        for _ in range(a.rounds):
+            for tree in trees:
+                runs[tree].append(one_start(data, tree))
+    out = {str(tree): {"rounds": rows, "ready_s_median": statistics.median(r["ready_s"] for r in rows),
+                       "first_answer_s_median": statistics.median(r["first_answer_s"] for r in rows),
+                       "cpu_s_median": statistics.median(r["cpu_s"] for r in rows)} for tree, rows in runs.items()}
+    out["loadavg_1m_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(out, indent=2))
     return 0
 

@@ -70,7 +70,9 @@ class BM25Side:
         model = bm25s.BM25(k1=k1, b=b)
         model.index(bm25_tokens([index_text(c, settings) for c in chunks]), show_progress=False)
         s = model.scores
-        return cls(version, [c.id for c in chunks], model.vocab_dict, s["data"], s["indices"], s["indptr"])
+        columns = len(s["indptr"]) - 1      # bm25s' vocabulary may also hold "" (a chunk with no tokens), columnless
+        vocab = {t: i for t, i in model.vocab_dict.items() if i < columns}
+        return cls(version, [c.id for c in chunks], vocab, s["data"], s["indices"], s["indptr"])
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -199,6 +199,23 @@ def test_collection_names(tmp_path, embedder, name):
     assert name in rag.status()["collections"]
 
 
+def test_bm25_side_file_round_trip(tmp_path):
+    """The cache file gives back the same side, only under the key it was saved with; a chunk of stop words
+    alone (bm25s gives it the token "" without a column) breaks neither scoring nor idf."""
+    from rag.retrieval import BM25Side
+    from rag.types import Chunk
+
+    texts = ["The meal allowance is £25 per day.", "and of the", "Trainees get a smaller meal allowance."]
+    side = BM25Side.build([Chunk(id=f"c{i}", doc_id="d", source="s.txt", title="", date=None, start=0, end=len(t),
+                                 text=t, locator="") for i, t in enumerate(texts)], 7)
+    side.save(tmp_path / "x.npz", [3, "uid", 7])
+    again = BM25Side.load(tmp_path / "x.npz", [3, "uid", 7])
+    assert BM25Side.load(tmp_path / "x.npz", [3, "uid", 8]) is None
+    assert again.version == 7 and again.ids == side.ids and again.vocab == side.vocab
+    assert again.search("meal allowance", 5) == side.search("meal allowance", 5) and len(side.search("meal", 5)) == 2
+    assert side.idf(["", "meal"])[""] > side.idf(["meal"])["meal"] and not side.scores([""]).any()
+
+
 def test_bm25_side_is_cached_on_disk_and_follows_the_store(make_rag, tmp_path, monkeypatch):
     folder = build_corpus(tmp_path / "src")
     rag = make_rag()

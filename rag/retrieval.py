@@ -39,7 +39,7 @@ from .types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 MODES = ("hybrid", "dense", "bm25")
-CACHE_FORMAT = 3   # bump when BM25Side or the tokenisation changes
+CACHE_FORMAT = 4   # bump when BM25Side or the tokenisation changes
 DENSE_ONLY = ("This server is still preparing its keyword index of the collection, so this answer comes from "
               "meaning-based search alone.")
 

@@ -28,7 +28,7 @@ def encoder():
 
 
 def count_tokens(text: str) -> int:
-    return len(encoder().encode(text, disallowed_special=()))
+    return len(encoder().encode_ordinary(text))     # special tokens ("<|endoftext|>") count as plain text
 
 
 def locator(doc: Document):
@@ -72,7 +72,7 @@ def units(doc: Document) -> list[tuple[int, int, str]]:
         block = doc.text[s:e]
         if kind != "heading" and title and block.strip().lower() == title:
             kind = "title"
-        elif kind == "text" and len(block.split()) <= 8 and _DATELINE.search(block):
+        elif kind == "text" and _DATELINE.match(block) and len(block.split()) <= 8:
             kind = "dateline"
         for ws, we in windows(block):
             out.extend((s + ws + a, s + ws + b, kind) for a, b in segment_block(block[ws:we], kind))
@@ -103,9 +103,10 @@ def chunk_document(doc: Document, max_tokens: int = 256, overlap: int = 40, gen:
     """Pack whole sentences into chunks of about max_tokens; neighbours share up to `overlap` tokens.
     Chunk ids are "<doc id>:<gen>:<n>" (the store's write generation), or "<doc id>:<n>" without one."""
     locate_offset, prefix = locator(doc), f"{doc.id}:{gen}:" if gen else f"{doc.id}:"
+    encode = encoder().encode_ordinary      # count_tokens without its per-call lookups: once per sentence
     parts = []  # (start, end, tokens, kind); sentences longer than max_tokens are split at word boundaries
     for s, e, kind in units(doc):
-        n = count_tokens(doc.text[s:e])
+        n = len(encode(doc.text[s:e]))
         if n <= max_tokens:
             parts.append((s, e, n, kind))
         else:
@@ -136,7 +137,7 @@ def _split_long(text: str, s: int, e: int, max_tokens: int) -> list[tuple[int, i
     longer than MAX_WORD_CHARS counts, and may be cut, in pieces of that many characters."""
     out, piece_start, piece_end, total = [], None, s, 0
     for m in re.finditer(rf"[^\s]{{1,{MAX_WORD_CHARS}}}", text[s:e]):
-        n = count_tokens(" " + m.group())
+        n = _word_tokens(m.group())
         if piece_start is not None and total + n > max_tokens:
             out.append((piece_start, piece_end, total))
             piece_start, total = None, 0
@@ -146,6 +147,12 @@ def _split_long(text: str, s: int, e: int, max_tokens: int) -> list[tuple[int, i
     if piece_start is not None:
         out.append((piece_start, piece_end, total))
     return out
+
+
+@lru_cache(maxsize=100_000)
+def _word_tokens(word: str) -> int:
+    """Tokens of one word after a space, cached: the words of an over-long sentence repeat."""
+    return count_tokens(" " + word)
 
 
 def doc_id_for(key: str) -> str:

@@ -45,29 +45,33 @@ def _starts(block: str) -> list[int]:
     """Where blingfire's sentences start, as character offsets: its C call, with the UTF-8 byte offsets
     mapped by numpy instead of the wrapper's per-byte Python loop (most of the ingest time on large files)."""
     data = block.encode("utf-8", "surrogatepass")
-    b = _buffers.at_least(2 * len(data) + 2)
+    size = 2 * len(data) + 2        # the C call clears this many offsets: the block's, not the buffers' size
+    b = _buffers.at_least(size)
     n = blingfire.blingfire.TextToSentencesWithOffsets(ctypes.c_char_p(data), ctypes.c_int(len(data)), b.out,
-                                                      b.starts, b.ends, ctypes.c_int(b.size))
-    if n < 0 or n > b.size:
+                                                      b.starts, b.ends, ctypes.c_int(size))
+    if n < 0 or n > size:
         return [0]
-    first = np.frombuffer(b.starts, np.int32, count=ctypes.string_at(b.out, n).count(b"\n") + 1)  # n: output bytes
+    count = ctypes.string_at(b.out, n).count(b"\n") + 1       # n: output bytes, one line a sentence
     if len(data) == len(block):                                 # ASCII: bytes are characters
-        return first.tolist()
+        return b.starts[:count]
+    first = np.frombuffer(b.starts, np.int32, count=count)
     char_at = np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80) - 1
     return char_at[np.clip(first, 0, len(data) - 1)].tolist()
 
 
 def segment(block: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of a block, whitespace-trimmed offsets into the block."""
-    if not block.strip():
+    stripped = block.strip()
+    if not stripped:
         return []
-    if not _SPACE.search(block.strip()):    # one "word": no sentence break possible (and blingfire is slow on
+    if not _SPACE.search(stripped):     # one "word": no sentence break possible (and blingfire is slow on
         return [(len(block) - len(block.lstrip()), len(block.rstrip()))]        # long runs of punctuation)
     cuts = set(_starts(block))
-    for m in _RESPLIT.finditer(block):
-        word = block[block.rfind(" ", 0, m.start()) + 1:m.start()].strip("(`'\"").rstrip(".").lower()
-        if len(word) > 1 and word not in _ABBREV and not re.fullmatch(r"(?:[a-z]\.-?)+[a-z]", word):
-            cuts.add(m.end())
+    if "[" in block or "(" in block or "`" in block:      # what _RESPLIT needs: most blocks skip the scan
+        for m in _RESPLIT.finditer(block):
+            word = block[block.rfind(" ", 0, m.start()) + 1:m.start()].strip("(`'\"").rstrip(".").lower()
+            if len(word) > 1 and word not in _ABBREV and not re.fullmatch(r"(?:[a-z]\.-?)+[a-z]", word):
+                cuts.add(m.end())
     cuts, out = sorted(cuts | {0}), []
     for s, e in zip(cuts, cuts[1:] + [len(block)]):
         piece = block[s:e]

@@ -103,15 +103,28 @@ def _guess_encoding(data: bytes) -> str | None:
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)|<\?xml[^>]+encoding=["']([\w.:-]+)""", re.I)
 
 
+_LINE_END = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")   # where str.splitlines() cuts
+
+
+def _lines(text: str):
+    """text.splitlines(), one line at a time: a title needs the first few lines of a file of 50 MB."""
+    pos = 0
+    for m in _LINE_END.finditer(text):
+        yield text[pos:m.start()]
+        pos = m.end()
+    if pos < len(text):
+        yield text[pos:]
+
+
 def _read_text(data: bytes, markdown: bool) -> dict:
     from .markup import render_markdown
     from .plaintext import release_heading, render_plain
 
     text = _decode(data, "plain")
     parsed = render_markdown(text) if markdown else render_plain(text)
-    lines = [ln.strip() for ln in parsed["text"].splitlines() if ln.strip()]     # as rendered: no ".. include::"
-    if lines and len(lines[0]) <= 200:   # the first line as written, when the next was reflowed into it
-        lines[0] = next((ln for ln in islice((r.strip() for r in text.splitlines()), 50) if ln and
+    lines = list(islice((ln.strip() for ln in _lines(parsed["text"]) if ln.strip()), 2))   # as rendered: no
+    if lines and len(lines[0]) <= 200:   # ".. include::"; the first line as written, when the next was reflowed into it
+        lines[0] = next((ln for ln in islice((r.strip() for r in _lines(text)), 50) if ln and
                          lines[0].startswith(ln)), lines[0])          # ("Apache License" / "Version 2.0, ...")
     title = (parsed["headings"][0][1] if markdown and parsed["headings"] else
              lines[0] if not markdown and lines and len(lines[0]) <= 200 and len(lines) > 1 else None)

@@ -48,7 +48,7 @@ def locator(doc: Document):
     def locate_offset(offset: int) -> str:
         parts = []
         if doc.pages:
-            parts.append(f"page {max(bisect.bisect_right(doc.pages, offset), 1)}")
+            parts.append(f"page {page_of(doc, offset)}")
         k = bisect.bisect_right(starts, offset)
         if k:
             parts.append(f"section “{names[k - 1]}”")
@@ -56,6 +56,11 @@ def locator(doc: Document):
             parts.append(f"paragraph {max(bisect.bisect_right(doc.paragraphs, offset), 1)}")
         return ", ".join(parts) or "text"
     return locate_offset
+
+
+def page_of(doc: Document, offset: int) -> int:
+    """The 1-based page of a stored-text offset (of a document with pages)."""
+    return max(bisect.bisect_right(doc.pages, offset), 1)
 
 
 def locate(doc: Document, offset: int) -> str:

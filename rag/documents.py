@@ -308,3 +308,21 @@ def file_hash(path: Path, data: bytes | None = None) -> str:
     if side.exists():
         h.update(side.read_bytes())
     return h.hexdigest()
+
+
+_hashes: dict = {}   # (path, size, mtime, sidecar's mtime) -> file_hash: a file is hashed again only when it changes
+
+
+def file_unchanged(path: Path, sha256: str | None) -> bool:
+    """Is the file at `path` still the one indexed with file_hash `sha256` (its sidecar included)? False if it
+    cannot be read. Hashed again only when the file's size or time, or its sidecar's time, changes."""
+    try:
+        st, side = path.stat(), path.with_name(path.name + META_SUFFIX)
+        key = (str(path), st.st_size, st.st_mtime_ns, side.stat().st_mtime_ns if side.exists() else None)
+        if key not in _hashes:
+            if len(_hashes) > 256:
+                _hashes.clear()
+            _hashes[key] = file_hash(path)
+    except OSError:
+        return False
+    return _hashes[key] == sha256

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .chunking import doc_id_for
-from .documents import MAX_BYTES, META_SUFFIX, SUFFIXES, file_hash, reader_of
+from .documents import MAX_BYTES, META_SUFFIX, SUFFIXES, file_unchanged, reader_of
 from .errors import DocumentError, NotFound
 from .lock import writer_lock
 
@@ -155,6 +155,6 @@ class Files:
             real = path.resolve(strict=True)
         except (OSError, RuntimeError):
             return None
-        if not real.is_file() or (check and file_hash(path) != meta.get("sha256")):
+        if not real.is_file() or (check and not file_unchanged(path, meta.get("sha256"))):
             return None
         return real

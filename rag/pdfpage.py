@@ -7,7 +7,6 @@ Server-side rather than pdf.js in the browser: nothing to install from npm at ru
 the image is one more response behind the same access check as the source's text."""
 from __future__ import annotations
 
-import bisect
 import ctypes
 import io
 import threading
@@ -15,7 +14,8 @@ import unicodedata
 from collections import OrderedDict
 from pathlib import Path
 
-from .documents import file_hash
+from .chunking import page_of
+from .documents import file_unchanged
 from .errors import NotFound
 from .types import Document
 
@@ -25,12 +25,6 @@ MARK = (253, 224, 71)   # the highlighter's colour, multiplied into the page: wh
 CACHED = 32             # rendered pages kept in memory (~100-300 KB each)
 _lock = threading.Lock()      # PDFium is not thread-safe: one call into it at a time
 _pages: OrderedDict = OrderedDict()
-_checked: dict = {}           # (path, size, mtime) -> sha256: a file is hashed again only when it changes
-
-
-def page_of(doc: Document, offset: int) -> int:
-    """The 1-based page of a stored-text offset (as the locators say)."""
-    return max(bisect.bisect_right(doc.pages, offset), 1)
 
 
 def original(doc: Document) -> Path:
@@ -38,16 +32,9 @@ def original(doc: Document) -> Path:
     if not doc.pages or not doc.path.lower().endswith(".pdf"):
         raise NotFound(f"{doc.source} is not a .pdf file: it has no page to show")
     path = Path(doc.path)
-    try:
-        st = path.stat()
-    except OSError:
-        raise NotFound(f"the file {doc.source} is no longer where it was ingested from; ingest it again") from None
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _checked:
-        if len(_checked) > 256:
-            _checked.clear()
-        _checked[key] = file_hash(path)
-    if _checked[key] != doc.sha256:
+    if not path.exists():
+        raise NotFound(f"the file {doc.source} is no longer where it was ingested from; ingest it again")
+    if not file_unchanged(path, doc.sha256):
         raise NotFound(f"the file {doc.source} changed since it was indexed; run `rag ingest` again so that its "
                        "page and its text agree")
     return path

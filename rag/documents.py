@@ -122,10 +122,12 @@ def _read_text(data: bytes, markdown: bool) -> dict:
 
     text = _decode(data, "plain")
     parsed = render_markdown(text) if markdown else render_plain(text)
-    lines = list(islice((ln.strip() for ln in _lines(parsed["text"]) if ln.strip()), 2))   # as rendered: no
-    if lines and len(lines[0]) <= 200:   # ".. include::"; the first line as written, when the next was reflowed into it
+    # the first lines as rendered (no ".. include::"); the first as written when the next was reflowed into
+    # it ("Apache License" / "Version 2.0, January 2004")
+    lines = list(islice((ln.strip() for ln in _lines(parsed["text"]) if ln.strip()), 2))
+    if lines and len(lines[0]) <= 200:
         lines[0] = next((ln for ln in islice((r.strip() for r in _lines(text)), 50) if ln and
-                         lines[0].startswith(ln)), lines[0])          # ("Apache License" / "Version 2.0, ...")
+                         lines[0].startswith(ln)), lines[0])
     title = (parsed["headings"][0][1] if markdown and parsed["headings"] else
              lines[0] if not markdown and lines and len(lines[0]) <= 200 and len(lines) > 1 else None)
     parsed["title"] = None if title and release_heading(title) else title   # a changelog's newest release

@@ -73,8 +73,8 @@ EXTREMES = {   # what a "maximum/minimum/first/latest/default ..." question asks
     "min": (r"minimum|min|smallest|shortest|lowest|least|oldest supported",
             r"minimum|min|smallest|shortest|lowest|least|or later|or newer|or better|or higher|or above|requires?|"
             r"required|\+|>="),
-    "first": (r"first|earliest|initial|introduced",
-              r"first|earliest|initial|introduced|added|new in|since|began|started"),
+    "first": (r"first|earliest|initial|introduced",                    # a changelog's item says "Add ..."
+              r"first|earliest|initial|introduced|add|adds|added|new in|since|began|started"),
     "last": (r"latest|newest|most recent|last", r"latest|newest|most recent|last|current"),
     "default": (r"defaults?|out of the box|if (?:i|you) don'?t (?:set|configure|change|pass|specify) \w+|when none is "
                 r"given", r"defaults?|defaults to|by default|unless|otherwise|initial(?:ly)?|if not (?:set|given|"

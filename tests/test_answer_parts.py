@@ -197,3 +197,22 @@ def test_a_changelog_section_is_named_with_its_release():
     assert not answer.refused and answer.answer.startswith("2.33.1 (2026-03-30) › Bugfixes: Fixed the zip")
     from rag.chunking import locate
     assert locate(document, text.index("Faster")) == "section “2.33.0 (2026-03-25) › Improvements”"
+
+
+@pytest.mark.parametrize("question,stated,unstated", [
+    # a changelog's items are imperative: "Add support ..." states what was first supported
+    ("Which release first supported Python 3.14?", "Add support for Python 3.14 in the checker.",
+     "Fix a crash with Python 3.14 in the checker."),
+    # a "default" question wants a sentence (or heading) that states a default
+    ("How many threads does the server use by default?", "The server uses 4 threads by default.",
+     "The server can use 4 threads."),
+])
+def test_a_maximum_first_or_default_question_wants_words_that_state_it(question, stated, unstated):
+    import numpy as np
+    from rag.evidence import FEATURES, features
+
+    evs = [ev for text in (stated, unstated) for ev in candidates(question, hits_of(doc(text, title="Notes")))]
+    zeros = np.zeros((len(evs), 4))
+    x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
+    miss = dict(zip((ev.text for ev in evs), x[:, FEATURES.index("extreme_miss")]))
+    assert miss == {stated: 0.0, unstated: 1.0}

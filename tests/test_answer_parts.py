@@ -216,3 +216,11 @@ def test_a_maximum_first_or_default_question_wants_words_that_state_it(question,
     x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
     miss = dict(zip((ev.text for ev in evs), x[:, FEATURES.index("extreme_miss")]))
     assert miss == {stated: 0.0, unstated: 1.0}
+
+
+def test_versions_are_one_search_term():
+    """bm25s's own pattern keeps no part of "3.0.0", so every release matched a version's question."""
+    from rag.text import bm25_tokens
+
+    tokens = bm25_tokens(["When did simplejson 3.0.0 come out? Python 3.11 is supported since 2.33.1."])[0]
+    assert {"3.0.0", "3.11", "2.33.1", "simplejson"} <= set(tokens)

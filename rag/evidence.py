@@ -4,13 +4,14 @@ Scores read question and sentence together, through two small linear models over
 `features()` (rag/scorer.json, trained by `python -m evals.train_scorer` on our own dev sets, never on a
 test split). The ranker (a softmax over a question's candidates) orders the sentences; the answerability
 model reads the best candidate (and the best values among the top three) and says whether the sources answer
-the question at all. The features: the cosine of question and sentence, and of question and the sentence
-before it (vectors computed at ingest: an option's description above its "Default: 100"), how much of the
-question's rare terms the sentence and its context (previous sentence, section heading, title) cover, whether
-the question's names/numbers are there, whether the sentence holds the kind of thing asked for (a date for
-"when", a number for "how many", a name for "who", a command, option or quoted name for "which flag") that
-is not already in the question, whether the question is a yes/no one, and where its chunk ranked. Refusal
-compares the answerability with a threshold calibrated on the same dev sets (rag/answer.py).
+the question at all. The features: the cosine of question and sentence, and of question and the sentence it
+brings along, else the one before it (vectors computed at ingest: an option's description with its "Default:
+100"), how much of the question's rare terms the sentence and its context (neighbours, section heading,
+title) cover, whether the question's names/numbers are there, whether the sentence holds the kind of thing
+asked for (a date for "when", a number for "how many", a name for "who", a command, option or quoted name
+for "which flag") that is not already in the question, whether the question is a yes/no one, and where its
+chunk ranked. Refusal compares the answerability with a threshold calibrated on the same dev sets
+(rag/answer.py).
 """
 from __future__ import annotations
 
@@ -243,9 +244,9 @@ def labelled(question: str, ev: Evidence) -> bool:
 
 def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidence], vecs: np.ndarray,
              prev_vecs: np.ndarray, idf) -> np.ndarray:
-    """One row of FEATURES per candidate; vecs are the candidates' sentence vectors, prev_vecs those of the
-    sentence before each in its chunk (zeros for none: an option's description above its "Default: 100" makes
-    the value the answer); idf(tokens) -> {token: idf} over the collection."""
+    """One row of FEATURES per candidate; vecs are the candidates' sentence vectors, prev_vecs those of each
+    one's neighbour (Evidence.neighbour; zeros for none: an option's description beside its "Default: 100"
+    makes the value the answer); idf(tokens) -> {token: idf} over the collection."""
     if not evidence:
         return np.zeros((0, len(FEATURES)))
     terms = sorted({t for t in bm25_tokens([query])[0] if t not in QUESTION_WORDS})

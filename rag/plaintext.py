@@ -221,13 +221,14 @@ _DEBIAN_ENTRY = re.compile(r"^[a-z0-9][a-z0-9.+-]+ \([^()\s]+\) [\w-]+(?: [\w-]+
 _FIELD = re.compile(r"^[A-Z][\w-]*:(?:\s|$)")   # a deb822 field: "Files: debian/*", "License: GPL-2+"
 
 
-_RELEASE = re.compile(r"(?:[A-Za-z][\w.-]* )?(?:version |release |v)?\d+(?:\.\d+)+[\w.+-]*(?:\s*(?:\(.{0,40}\)|[-–—:] .{0,40}|"
-                      r"released .{0,40}))?", re.I)
+_RELEASE = re.compile(r"(?:(?:[\w-]+ ){0,4}(?:version|release) |[A-Za-z][\w.-]* )?v?\d+(?:\.\d+)+[\w.+-]*"
+                      r"(?:\s*(?:\(.{0,40}\)|[-–—:] .{0,40}|released .{0,40}))?(?: \[[\w -]{1,20}\])?", re.I)
 
 
 def release_heading(line: str) -> bool:
     """Is the line all a changelog's release heading ("Version 2.2.0", "v8.0.2 (2026-11-18)", "2.33.1
-    (2026-03-30)", "h11 0.16.0 (2025-04-23)", a Debian entry)?"""
+    (2026-03-30)", "h11 0.16.0 (2025-04-23)", "Noteworthy changes in release 9.5 (2024-03-28) [stable]", a
+    Debian entry)?"""
     return bool(_RELEASE.fullmatch(line.strip()) or _DEBIAN_ENTRY.match(line))
 
 

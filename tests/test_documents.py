@@ -392,6 +392,10 @@ def test_gnu_news_outline_headings():
                                        "Bug fixes", "New features",
                                        "Noteworthy changes in release 9.4 (2023-08-29) [stable]", "Changes in behavior"]
     assert "The default block size is now 4096 bytes instead of 1024." in blocks(news, "text")
+    # a release's sections are named with it
+    from rag.chunking import locate
+    assert locate(news, news.text.index("The default block size")) == \
+        "section “Noteworthy changes in release 9.4 (2023-08-29) [stable] › Changes in behavior”"
 
 
 def test_a_changelogs_newest_release_is_a_heading_not_the_title(tmp_path):

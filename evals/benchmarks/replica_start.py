@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from .common import OUT, free_port, load_queries, scifact_dir, write_json
-from .startup import ROOT, cpu_s, rss_mb
+from .startup import ROOT, cpu_s, rss_mb, wait_ready
 
 
 def get(url: str, timeout: float = 5) -> str:
@@ -46,15 +46,7 @@ def one_start(data: Path, cache: Path, wait: str, question: str, tree: Path = RO
     proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "--data-dir", str(data), "serve", "--port", str(port)],
                             cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        while True:
-            try:
-                if get(f"{base}/readyz"):
-                    break
-            except OSError:
-                time.sleep(0.05)
-            if proc.poll() is not None or time.perf_counter() - t0 > 900:
-                raise SystemExit("rag serve did not become ready")
-        ready = time.perf_counter() - t0
+        ready = wait_ready(base, proc, t0, limit=900)
         body = json.dumps({"question": question}).encode()
         req = urllib.request.Request(f"{base}/api/ask", body, {"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=900) as r:

@@ -36,6 +36,19 @@ def rss_mb(pid: int) -> float:
     return round(int(kb) / 1024, 1)
 
 
+def wait_ready(base: str, proc: subprocess.Popen, t0: float, limit: float) -> float:
+    """Seconds from t0 until base/readyz answers 200; stops the benchmark if the process ends or `limit` passes."""
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=5) as r:
+                if r.status == 200:
+                    return time.perf_counter() - t0
+        except OSError:             # not listening yet, or 503 while warming up
+            time.sleep(0.05)
+        if proc.poll() is not None or time.perf_counter() - t0 > limit:
+            raise SystemExit("rag serve did not become ready")
+
+
 def one_start(data: str, tree: Path = ROOT) -> dict:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -45,16 +58,7 @@ def one_start(data: str, tree: Path = ROOT) -> dict:
                             env={**os.environ, "RAG_LOG_LEVEL": "WARNING", "PYTHONPATH": str(tree),
                                  "RAG_BM25_CACHE": str(Path(data) / f"bm25-{tree.name}")})   # caches apart
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
-            if proc.poll() is not None or time.perf_counter() - t0 > 300:
-                raise SystemExit("rag serve did not become ready")
-        ready = time.perf_counter() - t0
+        ready = wait_ready(base, proc, t0, limit=300)
         cpu = cpu_s(proc.pid)
         body = json.dumps({"question": "Who signed the memorandum of understanding?"}).encode()
         req = urllib.request.Request(f"{base}/api/ask", body, {"Content-Type": "application/json"})

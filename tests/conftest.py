@@ -62,6 +62,22 @@ def build_corpus(folder: Path) -> Path:
     return folder
 
 
+def managed_rag(data: Path, embedder, fixtures: Path, password: str, manager: tuple[str, str], asker: str,
+                **settings):
+    """RAG_AUTH=password over `fixtures` in collection 'default': `asker` (group staff) may ask it, `manager`
+    (name, group) manages it. -> (rag, accounts)."""
+    from rag.auth import Accounts
+
+    rag = Rag(load_settings(data_dir=data, auth="password", **settings), embedder=embedder)
+    assert not rag.ingest([fixtures]).errors
+    accounts = Accounts(data)
+    accounts.add_user(manager[0], password, manager[1])
+    accounts.add_user(asker, password, "staff")
+    rag.access.grant("default", groups=["staff"])
+    rag.access.grant("default", groups=[manager[1]], manage=True)
+    return rag, accounts
+
+
 @contextlib.contextmanager
 def serving(app):
     """An ASGI app served by uvicorn on a free loopback port (in a thread); yields its base URL."""

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from rag import Rag, load_settings
-from rag.auth import Accounts, Principal
+from rag.auth import Principal
 from rag.errors import AccessDenied, DocumentError
 from rag.files import check_name
-from conftest import AXE, axe_violations, serving
+from conftest import AXE, axe_violations, managed_rag, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures_ui"
@@ -85,14 +85,8 @@ def site(tmp_path_factory, embedder):
     """RAG_AUTH=password: 'default' (the UI fixtures, by the CLI) asked by group staff, managed by group editors."""
     from ui.app import create_app
 
-    data = tmp_path_factory.mktemp("docs-data")
-    rag = Rag(load_settings(data_dir=data, auth="password", max_upload_bytes=300_000), embedder=embedder)
-    assert not rag.ingest([FIXTURES]).errors
-    accounts = Accounts(data)
-    accounts.add_user("mona", PASSWORD, "editors")
-    accounts.add_user("ana", PASSWORD, "staff")
-    rag.access.grant("default", groups=["staff"])
-    rag.access.grant("default", groups=["editors"], manage=True)
+    rag, accounts = managed_rag(tmp_path_factory.mktemp("docs-data"), embedder, FIXTURES, PASSWORD,
+                                manager=("mona", "editors"), asker="ana", max_upload_bytes=300_000)
     with serving(create_app(rag)) as url:
         yield Site(url, rag, accounts)
 

@@ -13,10 +13,8 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from rag import Rag, load_settings
-from rag.auth import Accounts
 
-from conftest import AXE, axe_violations, serving
+from conftest import AXE, axe_violations, managed_rag, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures_ui"
@@ -32,13 +30,7 @@ def gap_site(tmp_path_factory, embedder):
     from ui.app import create_app
 
     data = tmp_path_factory.mktemp("gaps-data")
-    rag = Rag(load_settings(data_dir=data, auth="password"), embedder=embedder)
-    assert not rag.ingest([FIXTURES]).errors
-    accounts = Accounts(data)
-    accounts.add_user("mia", PASSWORD, "leads")
-    accounts.add_user("sam", PASSWORD, "staff")
-    rag.access.grant("default", groups=["staff"])
-    rag.access.grant("default", groups=["leads"], manage=True)
+    rag, accounts = managed_rag(data, embedder, FIXTURES, PASSWORD, manager=("mia", "leads"), asker="sam")
     with serving(create_app(rag)) as url:
         site = SimpleNamespace(url=url, rag=rag, data=data,
                                mia={"Cookie": f"rag_session={accounts.start_session(accounts.user('mia'), 1)}"},

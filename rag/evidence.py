@@ -158,6 +158,7 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
     for hit in hits:
         c = hit.chunk
         shown = [clean_sentence(c.text[s - c.start:e - c.start]) for s, e, _ in c.sentences]
+        values = _section_values(c, shown)
         for k, (s, e, kind) in enumerate(c.sentences):
             text = shown[k]
             if ((c.doc_id, s) in seen or not is_candidate(text, kind) or (kind == "dateline" and not dates)
@@ -167,24 +168,29 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
             ev = Evidence(hit=hit, index=k, start=s, end=e, kind=kind, text=text, heading=heading_of(c, k))
             if k:
                 _bring_along(ev, shown)
-            value = _section_value(c, k, shown)
-            if value and value not in ev.full_text:
-                ev.heading = f"{ev.heading} › {value}" if ev.heading else value
+            if values[k] and values[k] not in ev.full_text:
+                ev.heading = f"{ev.heading} › {values[k]}" if ev.heading else values[k]
             out.append(ev)
     within = {(ev.hit.chunk.doc_id, i) for ev in out if ev.brought is not None
               for i in range(min(ev.brought, ev.index), max(ev.brought, ev.index) + 1) if i != ev.index}
     return [ev for ev in out if ev.brought is not None or (ev.hit.chunk.doc_id, ev.index) not in within]
 
 
-def _section_value(chunk, k: int, shown: list[str]) -> str:
-    """The "Default: 30" field of the section (inside the chunk) that sentence k sits in, if it has one."""
-    sents, lo, hi = chunk.sentences, k, k
-    while lo > 0 and sents[lo - 1][2] != "heading":
-        lo -= 1
-    while hi + 1 < len(sents) and sents[hi + 1][2] != "heading":
-        hi += 1
-    return next((shown[j] for j in range(max(lo, 1), hi + 1) if j != k and DEFAULT_LINE.match(shown[j])
-                 and FIELD.match(shown[j]) and len(shown[j].split()) <= 6 and _new_block(chunk, j)), "")
+def _section_values(chunk, shown: list[str]) -> list[str]:
+    """Per sentence of the chunk, the "Default: 30" field of the section (inside the chunk) it sits in, other
+    than itself, or "": one pass over the chunk's runs of sentences between headings."""
+    sents, out, k = chunk.sentences, [""] * len(shown), 0
+    while k < len(sents):
+        if sents[k][2] == "heading":
+            k += 1
+            continue
+        end = next((j for j in range(k, len(sents)) if sents[j][2] == "heading"), len(sents))
+        fields = [j for j in range(max(k, 1), end) if DEFAULT_LINE.match(shown[j]) and FIELD.match(shown[j])
+                  and len(shown[j].split()) <= 6 and _new_block(chunk, j)]
+        for i in range(k, end):
+            out[i] = next((shown[j] for j in fields if j != i), "")
+        k = end
+    return out
 
 
 def _new_block(chunk, k: int) -> bool:

@@ -9,8 +9,9 @@ brings along, else the one before it (vectors computed at ingest: an option's de
 100"), how much of the question's rare terms the sentence and its context (neighbours, section heading,
 title) cover, whether the question's names/numbers are there, whether the sentence holds the kind of thing
 asked for (a date for "when", a number for "how many", a name for "who", a command, option or quoted name
-for "which flag") that is not already in the question, whether the question is a yes/no one, and where its
-chunk ranked. Refusal compares the answerability with a threshold calibrated on the same dev sets
+for "which flag", a reason for "why") that is not already in the question, whether the question is a yes/no one
+and the sentence says yes or no ("cannot", "not supported"), whether its chunk lacks a document the question
+names ("pyflakes" of pyflakes-NEWS.txt), and where its chunk ranked. Refusal compares the answerability with a threshold calibrated on the same dev sets
 (rag/answer.py).
 """
 from __future__ import annotations
@@ -51,7 +52,9 @@ _QUOTED = re.compile(r"\"([^\"]{1,40})\"|“([^”]{1,40})”|'([^'\s]{1,40})'")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w&'’-]*[A-Za-z]")
 _ENTITY = re.compile(r"\d[\w.,%:-]*|\"[^\"]+\"|“[^”]+”|" + _CODE.pattern + r"|(?<!^)\b[A-Z][\w'’-]*[A-Za-z0-9]")
 ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
-    ("version", re.compile(r"^\s*(in )?(which|what)\b[^?]*\b(version|release)\b(?! control)", re.I)),
+    ("reason", re.compile(r"^\s*(why|how come)\b|\bwhat (is|was|'s) the (reason|point|rationale|motivation)\b|"
+                          r"\bfor what reason\b", re.I)),
+    ("version", re.compile(r"^\s*((in|since|from|as of|starting with|until) )?(which|what)\b[^?]*\b(version|release)\b(?! control)", re.I)),
     ("date", re.compile(r"^\s*(when\b|since when|(in |on |by )?(what|which) (year|date|day|month|time)\b|how long ago)", re.I)),
     ("number", re.compile(r"\bhow (much|many|long|big|large|old|often|fast|far|high|low|small)\b|\bwhat (percentage|"
                           r"proportion|share|amount|number|size|port|version|limit)\b|\b(default|maximum|minimum|max|"
@@ -63,11 +66,15 @@ ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
                         r"group|team|country|city|agency))\b", re.I)),
     ("place", re.compile(r"^\s*where\b|\b(which|what) (country|city|region|place|location|directory|folder|path|url)\b", re.I)),
 ]
+_REASON = re.compile(r"\b(because|since|so that|in order to|due to|reasons?|thus|therefore|hence|as a result|otherwise|"
+                     r"which means|that way|causes?|intentional(ly)?|by design|designed|purpose|liability)\b", re.I)
 YESNO = re.compile(r"\s*(is|are|was|were|does|do|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
+POLAR = re.compile(r"\b(?:not|no|never|cannot|neither|nor|none|yes|only|always)\b|n't\b", re.I)   # what a yes/no
+                                                                                        # answer says
 _DATED = re.compile(r"\b(announc|publish|releas|sign|dat|writ|post|issu|launch|agree|form|unveil)\w*", re.I)
 FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
             "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",
-            "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno"]
+            "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno", "doc_miss", "polar"]
 EXTREMES = {   # what a "maximum/minimum/first/latest/default ..." question asks for, and the words that state it
     "max": (r"maximum|max|largest|longest|highest|biggest|upper|most",
             r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*"),
@@ -92,7 +99,9 @@ def answer_type(question: str) -> str | None:
 def holds_type(kind: str, sentence: str, question: str) -> bool:
     """Does the sentence hold a thing of the asked-for kind that the question does not already contain?"""
     q = question.lower()
-    if kind == "version":
+    if kind == "reason":       # "why ...?": a sentence that gives a reason ("because", "so that", "by design")
+        found = [m.group() for m in _REASON.finditer(sentence)]
+    elif kind == "version":
         found = re.findall(r"\bv?\d+(?:\.\d+)+\w*", sentence)
     elif kind == "date":
         found = [m.group() for m in _DATE.finditer(sentence)]
@@ -240,12 +249,17 @@ def context_text(ev: Evidence) -> str:
 
 def labelled(question: str, ev: Evidence) -> bool:
     """Is the sentence shown after its section heading? When it is too short to stand alone ("Default: 30"),
-    or when only the heading holds what the question asks for (a changelog's version heading)."""
+    when only the heading holds what the question asks for, or when a "which version / when" question is
+    answered by a changelog item (its release heading, even when the item names other versions: "Drop
+    Python 2.7")."""
     if not ev.heading or ev.heading == ev.hit.chunk.title:
         return False
     kind = answer_type(question)
+    release = ev.heading.split(" › ")[0]
+    if kind in ("version", "date") and release_heading(release) and release not in ev.full_text:
+        return True       # a changelog item answers "which release / when" by the release it is listed under
     return len(ev.full_text.split()) < SHORT or bool(
-        kind and not holds_type(kind, ev.full_text, question) and holds_type(kind, ev.heading, question))
+        kind not in (None, "reason") and not holds_type(kind, ev.full_text, question) and holds_type(kind, ev.heading, question))
 
 
 def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidence], vecs: np.ndarray,
@@ -269,6 +283,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     cos, cos_prev = vecs @ qvec, prev_vecs @ qvec
     yesno = float(bool(YESNO.match(question)))
     type_ok = [float(kind is not None and holds_type(kind, ev.full_text, question)) for ev in evidence]
+    doc_miss = _document_misses(terms, evidence)
     rows = []
     for i, ev in enumerate(evidence):
         o, cx = set(own[i]), set(own[i]) | set(ctx[i])
@@ -282,7 +297,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             min(sum(t not in cx for t in terms), 5) / 5,
             _missing(names, low), _missing(nums, low),
             float(any(not _EXTREME_S[k].search(ev.full_text + " " + ev.heading) for k in extremes)),
-            float(kind is not None), type_ok[i],
+            float(kind not in (None, "reason")), type_ok[i],
             float(kind is not None and not type_ok[i] and holds_type(kind, ev.heading, question)),
             len(o - qtoks) / len(o) if o else 0.0,
             min(len(ev.full_text.split()) / 40, 1.0),
@@ -290,9 +305,29 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             float(ev.kind in ("item", "row")), float(ev.kind == "code"), float(ev.kind == "dateline"),
             cover_ctx * (type_ok[i] if kind else 1.0), cos[i] * cover_ctx,
             float(ev.kind == "code" and kind in ("date", "number", "version", "name", "place")),
-            cos_prev[i], cos_prev[i] * type_ok[i], yesno,
+            cos_prev[i], cos_prev[i] * type_ok[i], yesno, doc_miss[i], yesno * bool(POLAR.search(ev.full_text)),
         ])
     return np.asarray(rows, dtype=np.float64)
+
+
+def _document_misses(terms: list[str], evidence: list[Evidence]) -> list[float]:
+    """Per candidate, the share of the question's document terms its chunk (with its file name and title)
+    lacks. A document term is one that names a candidate's document ("pyflakes" of pyflakes-NEWS.txt): in a
+    folder of many products' files, "When was pyflakes 3.0.0 released?" is not answered by pytest's
+    history, however well its sentence matches the rest."""
+    names = {}
+    for ev in evidence:
+        c = ev.hit.chunk
+        names.setdefault(c.doc_id, set(bm25_tokens([f"{c.source.rsplit('/', 1)[-1]} {c.title or ''}"])[0]))
+    asked = [t for t in terms if any(t in n for n in names.values())]
+    if not asked:
+        return [0.0] * len(evidence)
+    chunks = {}
+    for ev in evidence:
+        c = ev.hit.chunk
+        if c.id not in chunks:
+            chunks[c.id] = names[c.doc_id] | set(bm25_tokens([c.text])[0])
+    return [sum(t not in chunks[ev.hit.chunk.id] for t in asked) / len(asked) for ev in evidence]
 
 
 @lru_cache(maxsize=4)
@@ -308,7 +343,7 @@ def linear(x: np.ndarray, part: dict) -> np.ndarray:
 
 
 TOP = 3      # the answer shows up to three sentences: the answerability model also reads the best of the top three
-SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss"]
+SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss", "extreme_miss", "doc_miss"]
 _SUMMARY_COLS = [FEATURES.index(f) for f in SUMMARY]
 
 

@@ -70,6 +70,8 @@ def test_candidates_skip_titles_keep_datelines_only_for_the_documents_date_and_b
     ("What is the default timeout value?", "number"), ("Which option disables the cache?", "code"),
     ("Who designed the annex?", "name"), ("Where is the config file stored?", "place"),
     ("Is the agreement binding?", None), ("How do I install it?", None),
+    ("Why isn't Click built on argparse?", "reason"), ("What is the purpose of the salt?", None),
+    ("What was the reason for the rename?", "reason"), ("Since which version is the flag accepted?", "version"),
 ])
 def test_answer_types(question, kind):
     assert answer_type(question) == kind
@@ -88,6 +90,9 @@ def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
     assert holds_type("code", "Send TTIN to the master process.", "Which signal adds a worker?")
     assert holds_type("code", "The Pygments package highlights code.", "Which package highlights code?")
     assert not holds_type("code", "The package highlights code.", "Which package highlights code?")
+    # a why-question wants a sentence that gives a reason, not one that restates the question
+    assert holds_type("reason", "Click is not based on argparse because nesting is hard.", "Why isn't Click built on argparse?")
+    assert not holds_type("reason", "Click is not based on argparse.", "Why isn't Click built on argparse?")
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -224,3 +229,58 @@ def test_versions_are_one_search_term():
 
     tokens = bm25_tokens(["When did simplejson 3.0.0 come out? Python 3.11 is supported since 2.33.1."])[0]
     assert {"3.0.0", "3.11", "2.33.1", "simplejson"} <= set(tokens)
+
+
+def test_a_changelog_item_answers_which_release_with_its_release():
+    """"Drop support for Python 2.7" names versions, but not the release that dropped it: the answer says it."""
+    from rag.generator import shown
+
+    text = "NEWS\n\n2.5.0 (2022-07-30)\n\nDrop support for EOL python 2.7 / 3.4\n\n2.4.0 (2021-10-06)\n\nFix a crash."
+    blocks, pos = [], 0
+    for part in text.split("\n\n"):
+        blocks.append((pos, pos + len(part), "heading" if part[0].isdigit() or part == "NEWS" else "item"))
+        pos += len(part) + 2
+    headings = [(s, text[s:e]) for s, e, k in blocks if k == "heading"]
+    document = Document(id="d1", source="docs/NEWS.txt", title="NEWS", text=text, sha256="x", blocks=blocks,
+                        headings=headings)
+    for question in ("Which release dropped Python 2.7?", "When was Python 2.7 dropped?"):
+        ev = next(ev for ev in candidates(question, hits_of(document)) if ev.text.startswith("Drop"))
+        assert shown(question, ev, 1) == "2.5.0 (2022-07-30): Drop support for EOL python 2.7 / 3.4 [1]"
+    ev = next(ev for ev in candidates("Is Python 2.7 still supported?", hits_of(document)) if ev.text.startswith("Drop"))
+    assert shown("Is Python 2.7 still supported?", ev, 1) == "Drop support for EOL python 2.7 / 3.4 [1]"
+
+
+def test_a_candidate_from_another_products_file_misses_the_document_the_question_names():
+    import numpy as np
+    from rag.evidence import FEATURES, features
+
+    def named(source, text, n):
+        d = Document(id=f"d{n}", source=source, title=None, text=text, sha256="x", blocks=[])
+        return [Hit(chunk=c, score=1.0, rank=n) for c in chunk_document(d)]
+
+    hits = named("docs/pytest-history.txt", "In August 2016, pytest 3.0.0 was released.", 1) + \
+        named("docs/pyflakes-NEWS.txt", "3.0.0 (2022-11-23)\n\nDetect undefined names.", 2)
+    question = "When was pyflakes 3.0.0 released?"
+    evs = candidates(question, hits)
+    zeros = np.zeros((len(evs), 4))
+    x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
+    miss = {ev.hit.chunk.source: v for ev, v in zip(evs, x[:, FEATURES.index("doc_miss")])}
+    assert miss == {"docs/pytest-history.txt": 1.0, "docs/pyflakes-NEWS.txt": 0.0}
+    # a question that names no document's file or title: nothing is missed
+    x = features("When was 3.0.0 released?", "When was 3.0.0 released?", np.zeros(4), evs, zeros, zeros,
+                 lambda terms: dict.fromkeys(terms, 1.0))
+    assert not x[:, FEATURES.index("doc_miss")].any()
+
+
+def test_a_yes_no_question_marks_the_sentences_that_say_yes_or_no():
+    """Documentation states its limits: "Can X do Y?" is answered by "X cannot ...", "... is not supported"."""
+    import numpy as np
+    from rag.evidence import FEATURES, features
+
+    stated, other = "Waitress does not natively support TLS.", "Waitress serves WSGI applications over HTTP."
+    for question, expected in (("Can Waitress terminate TLS?", {stated: 1.0, other: 0.0}),
+                               ("Which protocols does Waitress serve?", {stated: 0.0, other: 0.0})):
+        evs = [ev for text in (stated, other) for ev in candidates(question, hits_of(doc(text, title="Notes")))]
+        zeros = np.zeros((len(evs), 4))
+        x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
+        assert dict(zip((ev.text for ev in evs), x[:, FEATURES.index("polar")])) == expected

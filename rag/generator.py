@@ -58,9 +58,18 @@ def select(evidence: list[Evidence], max_sentences: int, max_words: int) -> list
     """The answer's sentences from evidence sorted best first: the best, then close seconds."""
     chosen, words = [], 0
     for ev in evidence:
-        if len(chosen) >= max_sentences or ev.score < KEEP_RATIO * evidence[0].score:
+        if ev.score < KEEP_RATIO * evidence[0].score:
             break
         n, own = len(ev.full_text.split()), _words(ev.full_text)
+        inside = next((c for c in chosen if ev.hit.chunk.doc_id == c.hit.chunk.doc_id and ev.start <= c.start
+                       and c.end <= ev.end and (ev.start, ev.end) != (c.start, c.end)), None)
+        if inside is not None:      # a chosen sentence with the one it brings along ("It only has to be unique")
+            if words - len(inside.full_text.split()) + n <= max_words:
+                chosen[chosen.index(inside)] = ev
+                words += n - len(inside.full_text.split())
+            continue
+        if len(chosen) >= max_sentences:
+            break
         overlaps = any(ev.hit.chunk.doc_id == c.hit.chunk.doc_id and ev.start < c.end and c.start < ev.end
                        for c in chosen)
         similar = any(len(own & _words(c.full_text)) >= REDUNDANT * max(len(own), 1) for c in chosen)

@@ -154,6 +154,20 @@ def test_selection_leads_with_the_best_and_keeps_only_close_seconds():
     assert len(select(evs, max_sentences=3, max_words=5)) == 1          # the word budget
 
 
+def test_a_chosen_sentence_is_replaced_by_a_lower_candidate_that_brings_its_neighbour_along():
+    """"The salt can be saved in code." chosen first; "... It only has to be unique." (the same sentence with the
+    one it brings along) is no repeat to skip but the fuller quote, shown in its place if the budget allows."""
+    text = "The salt can be saved in code. It only has to be unique per context. Keys are rotated once a year by the admin."
+    evs = candidates("Must the salt be secret?", hits_of(doc(text, title="T")))
+    whole = next(ev for ev in evs if ev.full_text.startswith("The salt") and "unique" in ev.full_text)
+    alone = next(ev for ev in evs if ev.full_text == "The salt can be saved in code.")
+    other = next(ev for ev in evs if ev.full_text.startswith("Keys"))
+    alone.score, whole.score, other.score = 0.6, 0.3, 0.1
+    ranked = [alone, whole, other]
+    assert [ev.full_text for ev in select(ranked, 3, 60)] == [whole.full_text, other.full_text]
+    assert [ev.full_text for ev in select(ranked, 3, 8)] == [alone.full_text]       # over the budget: kept as is
+
+
 def extractive(question, evs, answerable, threshold):
     def never(*_):
         raise AssertionError("an extractive sentence is a quote: verified without vectors")

@@ -11,7 +11,8 @@ title) cover, whether the question's names/numbers are there, whether the senten
 asked for (a date for "when", a number for "how many", a name for "who", a command, option or quoted name
 for "which flag", a reason for "why") that is not already in the question, whether the question is a yes/no one
 and the sentence says yes or no ("cannot", "not supported"), whether its chunk lacks a document the question
-names ("pyflakes" of pyflakes-NEWS.txt), and where its chunk ranked. Refusal compares the answerability with a threshold calibrated on the same dev sets
+names ("pyflakes" of pyflakes-NEWS.txt), whether it names the thing a what/which question asks for ("office
+address"), and where its chunk ranked. Refusal compares the answerability with a threshold calibrated on the same dev sets
 (rag/answer.py).
 """
 from __future__ import annotations
@@ -74,7 +75,7 @@ POLAR = re.compile(r"\b(?:not|no|never|cannot|neither|nor|none|yes|only|always)\
 _DATED = re.compile(r"\b(announc|publish|releas|sign|dat|writ|post|issu|launch|agree|form|unveil)\w*", re.I)
 FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
             "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",
-            "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno", "doc_miss", "polar"]
+            "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno", "doc_miss", "polar", "focus_miss"]
 EXTREMES = {   # what a "maximum/minimum/first/latest/default ..." question asks for, and the words that state it
     "max": (r"maximum|max|largest|longest|highest|biggest|upper|most",
             r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*"),
@@ -121,6 +122,36 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
         if kind == "place":
             found += re.findall(r"(?:~|\.{0,2})/[\w./-]+|https?://\S+", sentence)
     return any(f.lower().strip(".,;:\"'“”") not in q for f in found)
+
+
+_FOCUS = re.compile(r"^\s*(?:what|which|how (?:many|much))\s+(?:(?:is|are|was|were)\s+)?(?:(?:the|a|an)\s+)?", re.I)
+_FOCUS_STOP = {"of", "for", "in", "on", "at", "by", "with", "from", "to", "does", "do", "did", "is", "are", "was",
+               "were", "can", "could", "will", "would", "should", "has", "have", "had", "that", "which", "when", "if",
+               "must", "may", "a", "an", "the", "get", "gets", "use", "uses", "used", "i", "you", "we", "it"}
+_GENERIC_HEAD = {"number", "value", "name", "kind", "type", "amount", "default", "maximum", "minimum", "max", "min",
+                 "largest", "smallest", "biggest", "longest", "shortest", "highest", "lowest", "first", "latest",
+                 "last", "oldest", "newest", "current", "exact", "main", "best", "one", "ones"}
+
+
+def focus(question: str) -> list[str]:
+    """The thing a what/which/how-many question asks for, as search tokens: "office address" of "What is the
+    office address of the PSF?", "threads" of "What is the maximum number of threads ...?"."""
+    m = _FOCUS.match(question)
+    if not m:
+        return []
+    words, out = re.findall(r"[\w'’.-]+", question[m.end():]), []
+    for i, w in enumerate(words[:8]):
+        if w.lower() in _FOCUS_STOP:
+            if w.lower() == "of" and not out:      # "the maximum number of threads": what follows "of"
+                continue
+            break
+        if out and w[0].isupper():            # "threads Waitress can ...": the head ends before a name
+            break
+        if w.lower() not in _GENERIC_HEAD:
+            out.append(w)
+        if len(out) == 2:
+            break
+    return bm25_tokens([" ".join(out)])[0] if out else []
 
 
 def entities(question: str) -> list[str]:
@@ -284,6 +315,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     yesno = float(bool(YESNO.match(question)))
     type_ok = [float(kind is not None and holds_type(kind, ev.full_text, question)) for ev in evidence]
     doc_miss = _document_misses(terms, evidence)
+    asked = set(focus(question))
     rows = []
     for i, ev in enumerate(evidence):
         o, cx = set(own[i]), set(own[i]) | set(ctx[i])
@@ -306,6 +338,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             cover_ctx * (type_ok[i] if kind else 1.0), cos[i] * cover_ctx,
             float(ev.kind == "code" and kind in ("date", "number", "version", "name", "place")),
             cos_prev[i], cos_prev[i] * type_ok[i], yesno, doc_miss[i], yesno * bool(POLAR.search(ev.full_text)),
+            _missing(sorted(asked), set(own[i]) | set(bm25_tokens([ev.heading])[0])) if asked else 0.0,
         ])
     return np.asarray(rows, dtype=np.float64)
 
@@ -343,7 +376,7 @@ def linear(x: np.ndarray, part: dict) -> np.ndarray:
 
 
 TOP = 3      # the answer shows up to three sentences: the answerability model also reads the best of the top three
-SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss", "extreme_miss", "doc_miss"]
+SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss", "extreme_miss", "doc_miss", "focus_miss"]
 _SUMMARY_COLS = [FEATURES.index(f) for f in SUMMARY]
 
 

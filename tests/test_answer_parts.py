@@ -298,3 +298,30 @@ def test_a_yes_no_question_marks_the_sentences_that_say_yes_or_no():
         zeros = np.zeros((len(evs), 4))
         x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
         assert dict(zip((ev.text for ev in evs), x[:, FEATURES.index("polar")])) == expected
+
+
+@pytest.mark.parametrize("question,asked", [
+    ("What is the office address of the Python Software Foundation?", ["offic", "address"]),
+    ("What is the maximum number of threads Waitress can be configured to use?", ["thread"]),
+    ("Which TCP port does Waitress listen on unless told otherwise?", ["tcp", "port"]),
+    ("How many channels can be active?", ["channel"]),
+    ("Who designed the annex?", []), ("Is the agreement binding?", []),
+])
+def test_the_focus_is_the_thing_a_what_question_asks_for(question, asked):
+    from rag.evidence import focus
+
+    assert focus(question) == asked
+
+
+def test_a_sentence_without_the_asked_for_thing_misses_the_focus():
+    """"What is the default font size?" is not answered by "The window defaults to 40 lines": a number and a
+    default, but no font size."""
+    import numpy as np
+    from rag.evidence import FEATURES, features
+
+    question = "What is the default font size in the editor?"
+    stated, other = "The editor's font size defaults to 10 points.", "The editor window defaults to 40 lines."
+    evs = [ev for text in (stated, other) for ev in candidates(question, hits_of(doc(text, title="Notes")))]
+    zeros = np.zeros((len(evs), 4))
+    x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
+    assert dict(zip((ev.text for ev in evs), x[:, FEATURES.index("focus_miss")])) == {stated: 0.0, other: 1.0}

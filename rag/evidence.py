@@ -211,9 +211,12 @@ def candidates(question: str, hits: list[Hit]) -> list[Evidence]:
             if values[k] and values[k] not in ev.full_text:
                 ev.heading = f"{ev.heading} › {values[k]}" if ev.heading else values[k]
             out.append(ev)
-    within = {(ev.hit.chunk.doc_id, i) for ev in out if ev.brought is not None
+    # sentences by document offset: an index is only a place in its own chunk (another chunk's sentence 8 is
+    # not this one's)
+    within = {(ev.hit.chunk.doc_id, ev.hit.chunk.sentences[i][0]) for ev in out if ev.brought is not None
               for i in range(min(ev.brought, ev.index), max(ev.brought, ev.index) + 1) if i != ev.index}
-    return [ev for ev in out if ev.brought is not None or (ev.hit.chunk.doc_id, ev.index) not in within]
+    return [ev for ev in out if ev.brought is not None
+            or (ev.hit.chunk.doc_id, ev.hit.chunk.sentences[ev.index][0]) not in within]
 
 
 def _section_values(chunk, shown: list[str]) -> list[str]:

@@ -325,3 +325,24 @@ def test_a_sentence_without_the_asked_for_thing_misses_the_focus():
     zeros = np.zeros((len(evs), 4))
     x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
     assert dict(zip((ev.text for ev in evs), x[:, FEATURES.index("focus_miss")])) == {stated: 0.0, other: 1.0}
+
+
+def test_what_one_chunks_default_brings_along_hides_nothing_in_another_chunk():
+    """An option's "Default: 100" hides the description it brings along (its chunk's sentence 1); sentence 1 of
+    another chunk of the same file is another sentence and stays a candidate (it was dropped: "Setting it to 0
+    will allow unlimited header field sizes." was never an answer)."""
+    text = ("Settings\n\nThe first option sets the first limit of the server.\n\nDefault: 100\n\n"
+            "Values are positive.\n\nSetting it to 0 will allow unlimited sizes.")
+    blocks, pos = [], 0
+    for part in text.split("\n\n"):
+        blocks.append((pos, pos + len(part), "heading" if part == "Settings" else "text"))
+        pos += len(part) + 2
+    document = Document(id="d1", source="docs/settings.md", title="Gunicorn", text=text, sha256="x", blocks=blocks,
+                        headings=[(0, "Settings")])
+    early, late = chunk_document(document, max_tokens=16, overlap=0)
+    assert [text[s:e] for s, e, _ in late.sentences] == ["Values are positive.",
+                                                        "Setting it to 0 will allow unlimited sizes."]
+    found = [ev.full_text for ev in candidates("How do I allow unlimited sizes?",
+                                                [Hit(chunk=early, score=1.0, rank=1), Hit(chunk=late, score=1.0, rank=2)])]
+    assert "The first option sets the first limit of the server. Default: 100" in found
+    assert "Setting it to 0 will allow unlimited sizes." in found

@@ -78,10 +78,11 @@ FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "n
             "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno", "doc_miss", "polar", "focus_miss"]
 EXTREMES = {   # what a "maximum/minimum/first/latest/default ..." question asks for, and the words that state it
     "max": (r"maximum|max|largest|longest|highest|biggest|upper|most",
-            r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*"),
+            r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*|"
+            r"range"),
     "min": (r"minimum|min|smallest|shortest|lowest|least|oldest supported",
             r"minimum|min|smallest|shortest|lowest|least|or later|or newer|or better|or higher|or above|requires?|"
-            r"required|\+|>="),
+            r"required|\+|>=|range"),
     "first": (r"first|earliest|initial|introduced",                    # a changelog's item says "Add ..."
               r"first|earliest|initial|introduced|add|adds|added|new in|since|began|started"),
     "last": (r"latest|newest|most recent|last", r"latest|newest|most recent|last|current"),

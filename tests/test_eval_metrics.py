@@ -161,3 +161,21 @@ def test_refusal_threshold_never_refuses_more_answerable_questions_than_the_cap(
     r = rates(right + wrong + unanswerable, t)
     assert r["false_refusals"] <= MAX_FALSE_REFUSALS and r["refused_unanswerable"] > 0
     assert 0 < accuracy <= 1 and margin > 0
+
+
+def test_refusal_threshold_meets_the_refusal_target_at_the_least_cost_in_answers():
+    """Where a cut refuses MIN_REFUSED of the unanswerable questions within the false-refusal cap, the lowest
+    such cut is taken, although a higher one has the better balanced accuracy (it refuses 7 % of the answers,
+    all holding the fact, for the last 20 % of the unanswerable questions)."""
+    from evals.train_scorer import MAX_FALSE_REFUSALS, MIN_REFUSED, pick_threshold, rates
+    right = [(0.30 + i * 0.007, True, True) for i in range(100)]
+    unanswerable = [(0.01 + i / 100, False, False) for i in range(24)] + [(0.301 + i / 100, False, False)
+                                                                          for i in range(6)]
+    pairs = right + unanswerable
+    t, accuracy, margin = pick_threshold(pairs)
+    r = rates(pairs, t)
+    assert r["refused_unanswerable"] >= MIN_REFUSED and r["false_refusals"] == 0 and t < 0.30
+    assert margin > 0
+    # without the refusal target met, the best balanced accuracy under the cap: the higher cut
+    t, _, _ = pick_threshold(right + unanswerable[:10] + unanswerable[24:])
+    assert 0.30 < t and 0 < rates(right + unanswerable[:10] + unanswerable[24:], t)["false_refusals"] <= MAX_FALSE_REFUSALS

@@ -57,13 +57,31 @@ class TextBuilder:
 _FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\n.*?\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 
 
+_ADMONITION = re.compile(r'^([ \t]*)(?:!!!|\?\?\?\+?)[ \t]*([\w-]+)(?:[ \t]+"([^"\n]*)")?[ \t]*\n'
+                         r'((?:[ \t]*\n)*(?:\1(?: {4}|\t).*\n?(?:[ \t]*\n)*)+)?', re.M)
+
+
+def _admonitions(source: str) -> str:
+    """MkDocs / Python-Markdown admonitions ('!!! warning' over an indented body): their label ("Warning:",
+    or their quoted title) and their body as ordinary Markdown, not an indented code block that shows
+    '***not***' raw."""
+    def flat(m: re.Match) -> str:
+        indent, kind, title, body = m.groups()
+        label = kind.replace("-", " ").capitalize() if title is None else title
+        if body is None:                                    # '!!! info "Added in 19.8"' alone
+            return f"{indent}{label}\n\n" if label else "\n"
+        body = textwrap.dedent(body.replace("\t", "    "))
+        return f"{indent}{label}:\n\n{textwrap.indent(body, indent)}\n" if label else f"{textwrap.indent(body, indent)}\n"
+    return _ADMONITION.sub(flat, source)
+
+
 def render_markdown(source: str) -> dict:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
     out = TextBuilder()
     kinds, cells, heading, in_cell = ["text"], [], False, False   # kinds[-1]: "item" inside a list item
-    for tok in md.parse(_FRONT_MATTER.sub("", source)):
+    for tok in md.parse(_admonitions(_FRONT_MATTER.sub("", source))):
         t = tok.type
         if t == "list_item_open":
             kinds.append("item")

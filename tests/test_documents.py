@@ -88,6 +88,24 @@ def test_markdown_is_rendered_without_syntax():
     assert "Reports are confidential." in blocks(doc, "text")
 
 
+def test_markdown_admonitions_are_text_not_code(tmp_path):
+    """MkDocs' '!!! warning' over an indented body (Gunicorn's and Python-Markdown's docs): the label, then the
+    body rendered like any Markdown, not an indented code block showing '***not***' raw."""
+    path = tmp_path / "usage.md"
+    path.write_text("# Usage\n\n!!! warning\n\n    The library does ***not*** sanitize its HTML output. If\n"
+                    "    the input is untrusted, sanitize it yourself.\n\n    - use nh3\n\n"
+                    "!!! info \"Added in 19.8\"\n\n## `timeout`\n\n!!! note \"Changed in 19.4\"\n"
+                    "    Loading needs the ``python:`` prefix.\n", "utf-8")
+    doc = read(path)
+    assert "!!!" not in doc.text and "***" not in doc.text and "``" not in doc.text
+    assert "The library does not sanitize its HTML output. If the input is untrusted, sanitize it yourself." \
+        in blocks(doc, "text")
+    assert blocks(doc, "item") == ["use nh3"]
+    assert blocks(doc, "code") == []
+    assert ["Warning:", "Added in 19.8", "Changed in 19.4:", "Loading needs the python: prefix."] == \
+        [b for b in blocks(doc, "text") if not b.startswith("The library")]
+
+
 def test_html_declared_latin1_is_decoded_and_rendered():
     assert b"caf\xe9" in (FORMATS / "cafe.html").read_bytes()          # really ISO-8859-1 on disk
     doc = read(FORMATS / "cafe.html")

@@ -147,7 +147,7 @@ def scored(texts_scores):
 
 
 def test_selection_leads_with_the_best_and_keeps_only_close_seconds():
-    evs = scored([("Alpha beta gamma delta", 0.6), ("Epsilon zeta eta theta", 0.35), ("Iota kappa lambda mu", 0.05)])
+    evs = scored([("Alpha beta gamma delta", 0.6), ("Epsilon zeta eta theta", 0.35), ("Iota kappa lambda mu", 0.02)])
     picks = select(evs, max_sentences=3, max_words=60)
     assert [p.text for p in picks] == ["Alpha beta gamma delta.", "Epsilon zeta eta theta."]
     assert [p.score for p in select(evs, max_sentences=1, max_words=60)] == [0.6]
@@ -178,7 +178,7 @@ def extractive(question, evs, answerable, threshold):
 
 
 def test_refusal_below_the_threshold_cites_the_closest_passages():
-    evs = scored([("Alpha beta gamma delta", 0.9), ("Epsilon zeta eta theta", 0.05), ("Iota kappa lambda mu", 0.05)])
+    evs = scored([("Alpha beta gamma delta", 0.9), ("Epsilon zeta eta theta", 0.03), ("Iota kappa lambda mu", 0.03)])
     a = extractive("Who?", evs, 0.4, 0.5)
     assert a.refused and a.answer == REFUSAL and len(a.citations) == 2
     a = extractive("Who?", evs, 0.6, 0.5)

@@ -543,3 +543,16 @@ def test_feedback_log_round_trip(tmp_path):
         ("q1", "up", None, "bo"), ('q2, with "quotes"', "down", "wrong date", None)]
     assert rows[0]["citations"] == [{"n": 1}] and rows[0]["time"].endswith("Z")
     assert log.export("csv").splitlines()[2].startswith('2,') and len(log.export("csv").splitlines()) == 3
+
+
+def test_gradio_is_imported_without_regenerating_its_stubs():
+    """ui/gradio_stubs.py: importing ui first swaps gradio's per-import .pyi rebuild for a no-op (a fresh process,
+    since this one may have imported gradio already); the chat's components are still defined."""
+    import subprocess
+    import sys
+
+    code = ("import ui, gradio, gradio.component_meta as m, gradio.blocks_events as b\n"
+            "from ui.gradio_stubs import skip_stubs\n"
+            "assert m.create_or_modify_pyi is skip_stubs and b.create_or_modify_pyi is skip_stubs\n"
+            "assert gradio.Chatbot and gradio.Textbox\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)

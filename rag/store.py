@@ -307,8 +307,9 @@ class ChromaStore:
         got = self._col(name, "chunks").get(ids=ids, include=["documents", "metadatas"])
         return [_chunk_from(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])]
 
-    def count(self, name: str) -> int:
-        return self._col(name, "chunks").count()
+    def count(self, name: str, kind: str = "chunks") -> int:
+        """How many chunks the collection has (kind="sentences": sentence rows)."""
+        return self._col(name, kind).count()
 
     def drop(self, name: str) -> None:
         for kind in ("chunks", "docs", "sentences"):

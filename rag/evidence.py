@@ -320,6 +320,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     type_ok = [float(kind is not None and holds_type(kind, ev.full_text, question)) for ev in evidence]
     doc_miss = _document_misses(terms, evidence)
     asked = set(focus(question))
+    headings = bm25_tokens([ev.heading for ev in evidence]) if asked else []
     rows = []
     for i, ev in enumerate(evidence):
         o, cx = set(own[i]), set(own[i]) | set(ctx[i])
@@ -342,7 +343,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             cover_ctx * (type_ok[i] if kind else 1.0), cos[i] * cover_ctx,
             float(ev.kind == "code" and kind in ("date", "number", "version", "name", "place")),
             cos_prev[i], cos_prev[i] * type_ok[i], yesno, doc_miss[i], yesno * bool(POLAR.search(ev.full_text)),
-            _missing(sorted(asked), set(own[i]) | set(bm25_tokens([ev.heading])[0])) if asked else 0.0,
+            _missing(sorted(asked), set(own[i]) | set(headings[i])) if asked else 0.0,
         ])
     return np.asarray(rows, dtype=np.float64)
 
@@ -352,19 +353,15 @@ def _document_misses(terms: list[str], evidence: list[Evidence]) -> list[float]:
     lacks. A document term is one that names a candidate's document ("pyflakes" of pyflakes-NEWS.txt): in a
     folder of many products' files, "When was pyflakes 3.0.0 released?" is not answered by pytest's
     history, however well its sentence matches the rest."""
-    names = {}
-    for ev in evidence:
-        c = ev.hit.chunk
-        names.setdefault(c.doc_id, set(bm25_tokens([f"{c.source.rsplit('/', 1)[-1]} {c.title or ''}"])[0]))
+    docs = {ev.hit.chunk.doc_id: ev.hit.chunk for ev in evidence}
+    names = dict(zip(docs, map(set, bm25_tokens([f"{c.source.rsplit('/', 1)[-1]} {c.title or ''}"
+                                                 for c in docs.values()]))))
     asked = [t for t in terms if any(t in n for n in names.values())]
     if not asked:
         return [0.0] * len(evidence)
-    chunks = {}
-    for ev in evidence:
-        c = ev.hit.chunk
-        if c.id not in chunks:
-            chunks[c.id] = names[c.doc_id] | set(bm25_tokens([c.text])[0])
-    return [sum(t not in chunks[ev.hit.chunk.id] for t in asked) / len(asked) for ev in evidence]
+    chunks = {ev.hit.chunk.id: ev.hit.chunk for ev in evidence}
+    words = {i: names[c.doc_id] | set(t) for (i, c), t in zip(chunks.items(), bm25_tokens([c.text for c in chunks.values()]))}
+    return [sum(t not in words[ev.hit.chunk.id] for t in asked) / len(asked) for ev in evidence]
 
 
 @lru_cache(maxsize=4)

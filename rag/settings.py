@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     bm25_wait: float = Field(2.0, ge=0, le=3600, description="rag serve: seconds a question waits for the BM25 index of a changed collection (rebuilt, or loaded from RAG_BM25_CACHE, in the background) before it is answered with the previous version's index, or dense retrieval only (the answer notes it) when there is none. One-shot commands wait until it is ready.")
     bm25_k1: float = Field(0.9, ge=0.0, le=5.0, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.4, ge=0.0, le=1.0, description="BM25 length normalisation.")
-    answer_chunks: int = Field(6, ge=1, le=50, description="Top fused chunks whose sentences are considered for an answer.")
+    answer_chunks: int = Field(8, ge=1, le=50, description="Top fused chunks whose sentences are considered for an answer.")
     max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
     max_words: int = Field(60, ge=10, le=400, description="Word budget of an extractive answer.")
     refuse_below: float | None = Field(None, ge=0.0, le=1.0, description="Refuse when the probability that the sources answer the question is below this; unset: the threshold calibrated with the scorer (rag/scorer.json, `python -m evals.train_scorer`).")

@@ -9,11 +9,11 @@ brings along, else the one before it (vectors computed at ingest: an option's de
 100"), how much of the question's rare terms the sentence and its context (neighbours, section heading,
 title) cover, whether the question's names/numbers are there, whether the sentence holds the kind of thing
 asked for (a date for "when", a number for "how many", a name for "who", a command, option or quoted name
-for "which flag", a reason for "why") that is not already in the question, whether the question is a yes/no one
-and the sentence says yes or no ("cannot", "not supported"), whether its chunk lacks a document the question
-names ("pyflakes" of pyflakes-NEWS.txt), whether it names the thing a what/which question asks for ("office
-address"), and where its chunk ranked. Refusal compares the answerability with a threshold calibrated on the same dev sets
-(rag/answer.py).
+for "which flag", a reason for "why") that is not already in the question, whether the question is a yes/no
+one and the sentence says yes or no ("cannot", "not supported"), whether its chunk lacks a document the
+question names ("pyflakes" of pyflakes-NEWS.txt), whether it names the thing a what/which question asks for
+("office address"), and where its chunk ranked. Refusal compares the answerability with a threshold
+calibrated on the same dev sets (rag/answer.py).
 """
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ _ENTITY = re.compile(r"\d[\w.,%:-]*|\"[^\"]+\"|“[^”]+”|" + _CODE.pattern +
 ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
     ("reason", re.compile(r"^\s*(why|how come)\b|\bwhat (is|was|'s) the (reason|point|rationale|motivation)\b|"
                           r"\bfor what reason\b", re.I)),
-    ("version", re.compile(r"^\s*((in|since|from|as of|starting with|until) )?(which|what)\b[^?]*\b(version|release)\b(?! control)", re.I)),
+    ("version", re.compile(r"^\s*((in|since|from|as of|starting with|until) )?(which|what)\b[^?]*\b(version|release)\b"
+                           r"(?! control)", re.I)),
     ("date", re.compile(r"^\s*(when\b|since when|(in |on |by )?(what|which) (year|date|day|month|time)\b|how long ago)", re.I)),
     ("number", re.compile(r"\bhow (much|many|long|big|large|old|often|fast|far|high|low|small)\b|\bwhat (percentage|"
                           r"proportion|share|amount|number|size|port|version|limit)\b|\b(default|maximum|minimum|max|"
@@ -141,7 +142,7 @@ def focus(question: str) -> list[str]:
     if not m:
         return []
     words, out = re.findall(r"[\w'’.-]+", question[m.end():]), []
-    for i, w in enumerate(words[:8]):
+    for w in words[:8]:
         if w.lower() in _FOCUS_STOP:
             if w.lower() == "of" and not out:      # "the maximum number of threads": what follows "of"
                 continue
@@ -293,8 +294,8 @@ def labelled(question: str, ev: Evidence) -> bool:
     release = ev.heading.split(" › ")[0]
     if kind in ("version", "date") and release_heading(release) and release not in ev.full_text:
         return True       # a changelog item answers "which release / when" by the release it is listed under
-    return len(ev.full_text.split()) < SHORT or bool(
-        kind not in (None, "reason") and not holds_type(kind, ev.full_text, question) and holds_type(kind, ev.heading, question))
+    return len(ev.full_text.split()) < SHORT or bool(kind not in (None, "reason") and not holds_type(
+        kind, ev.full_text, question) and holds_type(kind, ev.heading, question))
 
 
 def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidence], vecs: np.ndarray,
@@ -360,7 +361,8 @@ def _document_misses(terms: list[str], evidence: list[Evidence]) -> list[float]:
     if not asked:
         return [0.0] * len(evidence)
     chunks = {ev.hit.chunk.id: ev.hit.chunk for ev in evidence}
-    words = {i: names[c.doc_id] | set(t) for (i, c), t in zip(chunks.items(), bm25_tokens([c.text for c in chunks.values()]))}
+    tokens = bm25_tokens([c.text for c in chunks.values()])
+    words = {i: names[c.doc_id] | set(t) for (i, c), t in zip(chunks.items(), tokens)}
     return [sum(t not in words[ev.hit.chunk.id] for t in asked) / len(asked) for ev in evidence]
 
 

@@ -71,7 +71,8 @@ def _admonitions(source: str) -> str:
         if body is None:                                    # '!!! info "Added in 19.8"' alone
             return f"{indent}{label}\n\n" if label else "\n"
         body = textwrap.dedent(body.replace("\t", "    "))
-        return f"{indent}{label}:\n\n{textwrap.indent(body, indent)}\n" if label else f"{textwrap.indent(body, indent)}\n"
+        body = textwrap.indent(body, indent)
+        return f"{indent}{label}:\n\n{body}\n" if label else f"{body}\n"
     return _ADMONITION.sub(flat, source)
 
 

@@ -91,8 +91,9 @@ def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
     assert holds_type("code", "The Pygments package highlights code.", "Which package highlights code?")
     assert not holds_type("code", "The package highlights code.", "Which package highlights code?")
     # a why-question wants a sentence that gives a reason, not one that restates the question
-    assert holds_type("reason", "Click is not based on argparse because nesting is hard.", "Why isn't Click built on argparse?")
-    assert not holds_type("reason", "Click is not based on argparse.", "Why isn't Click built on argparse?")
+    why = "Why isn't Click built on argparse?"
+    assert holds_type("reason", "Click is not based on argparse because nesting is hard.", why)
+    assert not holds_type("reason", "Click is not based on argparse.", why)
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -157,7 +158,8 @@ def test_selection_leads_with_the_best_and_keeps_only_close_seconds():
 def test_a_chosen_sentence_is_replaced_by_a_lower_candidate_that_brings_its_neighbour_along():
     """"The salt can be saved in code." chosen first; "... It only has to be unique." (the same sentence with the
     one it brings along) is no repeat to skip but the fuller quote, shown in its place if the budget allows."""
-    text = "The salt can be saved in code. It only has to be unique per context. Keys are rotated once a year by the admin."
+    text = ("The salt can be saved in code. It only has to be unique per context. "
+            "Keys are rotated once a year by the admin.")
     evs = candidates("Must the salt be secret?", hits_of(doc(text, title="T")))
     whole = next(ev for ev in evs if ev.full_text.startswith("The salt") and "unique" in ev.full_text)
     alone = next(ev for ev in evs if ev.full_text == "The salt can be saved in code.")
@@ -260,8 +262,9 @@ def test_a_changelog_item_answers_which_release_with_its_release():
     for question in ("Which release dropped Python 2.7?", "When was Python 2.7 dropped?"):
         ev = next(ev for ev in candidates(question, hits_of(document)) if ev.text.startswith("Drop"))
         assert shown(question, ev, 1) == "2.5.0 (2022-07-30): Drop support for EOL python 2.7 / 3.4 [1]"
-    ev = next(ev for ev in candidates("Is Python 2.7 still supported?", hits_of(document)) if ev.text.startswith("Drop"))
-    assert shown("Is Python 2.7 still supported?", ev, 1) == "Drop support for EOL python 2.7 / 3.4 [1]"
+    question = "Is Python 2.7 still supported?"
+    ev = next(ev for ev in candidates(question, hits_of(document)) if ev.text.startswith("Drop"))
+    assert shown(question, ev, 1) == "Drop support for EOL python 2.7 / 3.4 [1]"
 
 
 def test_a_candidate_from_another_products_file_misses_the_document_the_question_names():
@@ -342,7 +345,7 @@ def test_what_one_chunks_default_brings_along_hides_nothing_in_another_chunk():
     early, late = chunk_document(document, max_tokens=16, overlap=0)
     assert [text[s:e] for s, e, _ in late.sentences] == ["Values are positive.",
                                                         "Setting it to 0 will allow unlimited sizes."]
-    found = [ev.full_text for ev in candidates("How do I allow unlimited sizes?",
-                                                [Hit(chunk=early, score=1.0, rank=1), Hit(chunk=late, score=1.0, rank=2)])]
+    hits = [Hit(chunk=early, score=1.0, rank=1), Hit(chunk=late, score=1.0, rank=2)]
+    found = [ev.full_text for ev in candidates("How do I allow unlimited sizes?", hits)]
     assert "The first option sets the first limit of the server. Default: 100" in found
     assert "Setting it to 0 will allow unlimited sizes." in found

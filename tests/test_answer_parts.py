@@ -52,6 +52,17 @@ def hits_of(document):
     return [Hit(chunk=c, score=1.0, rank=i) for i, c in enumerate(chunk_document(document), start=1)]
 
 
+def blocked(text, kind_of, source="docs/settings.md", title="Gunicorn"):
+    """A document of blank-line-separated blocks, each of kind_of(block) ("heading", "text", "item"), its
+    headings the heading blocks."""
+    blocks, pos = [], 0
+    for part in text.split("\n\n"):
+        blocks.append((pos, pos + len(part), kind_of(part)))
+        pos += len(part) + 2
+    headings = [(s, text[s:e]) for s, e, k in blocks if k == "heading"]
+    return Document(id="d1", source=source, title=title, text=text, sha256="x", blocks=blocks, headings=headings)
+
+
 def test_candidates_skip_titles_keep_datelines_only_for_the_documents_date_and_bring_the_neighbour():
     hits = hits_of(doc())
     texts = [ev.full_text for ev in candidates("How big is the annex?", hits)]
@@ -122,12 +133,7 @@ def test_an_options_other_sentences_are_headed_by_its_default():
     second sentence of the description still says the value."""
     text = ("Settings\n\nCommand line: --timeout INT\n\nDefault: 30\n\nTimeout for workers in seconds.\n\n"
             "Workers silent for more than this many seconds are killed and restarted.")
-    blocks, pos = [], 0
-    for part in text.split("\n\n"):
-        blocks.append((pos, pos + len(part), "heading" if part == "Settings" else "text"))
-        pos += len(part) + 2
-    document = Document(id="d1", source="docs/settings.md", title="Gunicorn", text=text, sha256="x", blocks=blocks,
-                        headings=[(0, "Settings")])
+    document = blocked(text, lambda part: "heading" if part == "Settings" else "text")
     question = "How long can a worker stay silent by default?"
     silent = next(ev for ev in candidates(question, hits_of(document)) if ev.text.startswith("Workers silent"))
     assert silent.heading == "Settings › Default: 30"
@@ -201,14 +207,8 @@ def test_a_changelog_section_is_named_with_its_release():
     text = ("Release History\n\n2.33.1 (2026-03-30)\n\nBugfixes\n\nFixed the zip extraction flaw CVE-2026-25645 "
             "in extract_zipped_paths.\n\n2.33.0 (2026-03-25)\n\nImprovements\n\nFaster header parsing for big "
             "responses.")
-    blocks, pos = [], 0
-    for part in text.split("\n\n"):
-        kind = "text" if " " in part and not part[0].isdigit() and part != "Release History" else "heading"
-        blocks.append((pos, pos + len(part), kind))
-        pos += len(part) + 2
-    headings = [(s, text[s:e]) for s, e, k in blocks if k == "heading"]
-    document = Document(id="d1", source="docs/HISTORY.txt", title="HISTORY", text=text, sha256="x",
-                        blocks=blocks, headings=headings)
+    document = blocked(text, lambda part: "text" if " " in part and not part[0].isdigit()
+                       and part != "Release History" else "heading", "docs/HISTORY.txt", "HISTORY")
     question = "Which release fixed CVE-2026-25645?"
     ev = next(ev for ev in candidates(question, hits_of(document)) if "CVE" in ev.text)
     assert ev.heading == "2.33.1 (2026-03-30) › Bugfixes"
@@ -252,13 +252,8 @@ def test_a_changelog_item_answers_which_release_with_its_release():
     from rag.generator import shown
 
     text = "NEWS\n\n2.5.0 (2022-07-30)\n\nDrop support for EOL python 2.7 / 3.4\n\n2.4.0 (2021-10-06)\n\nFix a crash."
-    blocks, pos = [], 0
-    for part in text.split("\n\n"):
-        blocks.append((pos, pos + len(part), "heading" if part[0].isdigit() or part == "NEWS" else "item"))
-        pos += len(part) + 2
-    headings = [(s, text[s:e]) for s, e, k in blocks if k == "heading"]
-    document = Document(id="d1", source="docs/NEWS.txt", title="NEWS", text=text, sha256="x", blocks=blocks,
-                        headings=headings)
+    document = blocked(text, lambda part: "heading" if part[0].isdigit() or part == "NEWS" else "item",
+                       "docs/NEWS.txt", "NEWS")
     for question in ("Which release dropped Python 2.7?", "When was Python 2.7 dropped?"):
         ev = next(ev for ev in candidates(question, hits_of(document)) if ev.text.startswith("Drop"))
         assert shown(question, ev, 1) == "2.5.0 (2022-07-30): Drop support for EOL python 2.7 / 3.4 [1]"
@@ -336,12 +331,7 @@ def test_what_one_chunks_default_brings_along_hides_nothing_in_another_chunk():
     will allow unlimited header field sizes." was never an answer)."""
     text = ("Settings\n\nThe first option sets the first limit of the server.\n\nDefault: 100\n\n"
             "Values are positive.\n\nSetting it to 0 will allow unlimited sizes.")
-    blocks, pos = [], 0
-    for part in text.split("\n\n"):
-        blocks.append((pos, pos + len(part), "heading" if part == "Settings" else "text"))
-        pos += len(part) + 2
-    document = Document(id="d1", source="docs/settings.md", title="Gunicorn", text=text, sha256="x", blocks=blocks,
-                        headings=[(0, "Settings")])
+    document = blocked(text, lambda part: "heading" if part == "Settings" else "text")
     early, late = chunk_document(document, max_tokens=16, overlap=0)
     assert [text[s:e] for s, e, _ in late.sentences] == ["Values are positive.",
                                                         "Setting it to 0 will allow unlimited sizes."]

@@ -75,12 +75,22 @@ TOKEN = r"(?u)\d+(?:\.\d+)+|\b\w\w+\b"    # words of 2+ characters, and versions
                                             # pattern keeps none of it, so "simplejson 3.0.0" matched any release)
 
 
-def bm25_tokens(texts: list[str]) -> list[list[str]]:
-    """Lower-cased, stop words out, English-stemmed tokens (what BM25 and term coverage count)."""
-    import bm25s
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
 
-    return bm25s.tokenize(texts, token_pattern=TOKEN, stopwords="en", stemmer=stemmer(), return_ids=False,
-                          show_progress=False)
+    return frozenset(STOPWORDS_EN)
+
+
+_SPLIT = re.compile(TOKEN).findall
+
+
+def bm25_tokens(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stop words out, English-stemmed tokens (what BM25 and term coverage count): the tokens of
+    bm25s.tokenize(texts, token_pattern=TOKEN, stopwords="en", stemmer=stemmer(), return_ids=False), without
+    its per-call cost (progress bars, a vocabulary; ~0.5 ms a call, a third of a question's answer step)."""
+    stop, stem = _stopwords(), stemmer().stemWord
+    return [[stem(t) for t in _SPLIT(text.lower()) if t not in stop] for text in texts]
 
 
 def index_text(chunk, settings=None) -> str:

@@ -339,3 +339,14 @@ def test_what_one_chunks_default_brings_along_hides_nothing_in_another_chunk():
     found = [ev.full_text for ev in candidates("How do I allow unlimited sizes?", hits)]
     assert "The first option sets the first limit of the server. Default: 100" in found
     assert "Setting it to 0 will allow unlimited sizes." in found
+
+
+def test_search_tokens_are_bm25s_tokens():
+    """rag.text.bm25_tokens is bm25s.tokenize's output without its per-call cost: the BM25 index (built by
+    bm25s from these tokens) and term coverage must keep seeing the same tokens."""
+    import bm25s
+    from rag.text import TOKEN, bm25_tokens, stemmer
+
+    texts = [ARTICLE, "When did simplejson 3.0.0 come out? It isn't CAN'T Ünïcödé naïve __init__ x_y", "", "The"]
+    assert bm25_tokens(texts) == bm25s.tokenize(texts, token_pattern=TOKEN, stopwords="en", stemmer=stemmer(),
+                                                return_ids=False, show_progress=False)

@@ -12,7 +12,9 @@ asked for (a date for "when", a number for "how many", a name for "who", a comma
 for "which flag", a reason for "why") that is not already in the question, whether the question is a yes/no
 one and the sentence says yes or no ("cannot", "not supported"), whether its chunk lacks a document the
 question names ("pyflakes" of pyflakes-NEWS.txt), whether it names the thing a what/which question asks for
-("office address"), and where its chunk ranked. Refusal compares the answerability with a threshold
+("office address"), whether it defines what a "What is X?" question names ("X, the body established to ..."),
+and where its chunk ranked. Words about the asking ("mentioned in the article") are no terms to cover, and a
+sentence that spells out one of the question's acronyms ("Memorandum of Understanding" for "MoU") holds it. Refusal compares the answerability with a threshold
 calibrated on the same dev sets (rag/answer.py).
 """
 from __future__ import annotations
@@ -32,6 +34,9 @@ from .types import Evidence, Hit, Passage
 SCORER_PATH = Path(__file__).with_name("scorer.json")
 QUESTION_WORDS = {"who", "what", "when", "where", "which", "why", "how", "whom", "whose", "doe", "did", "is",
                   "can", "do", "should", "would", "could", "will", "are", "was", "were"}
+ASKING = {"about", "mention", "articl", "say", "said", "tell", "describ", "explain", "accord"}  # stems of words
+    # about the asking, not the thing asked ("... mentioned in the article?", "What is it about?"): never a term a
+    # sentence must cover
 CONTINUES = re.compile(r"^(?i:it|its|they|their|them|he|she|his|her|(this|that|these|those|such) (is|was|are|were|has|"
                        r"have|had|will|would|can|could|may|means|allows|includes|makes|lets|defaults))\b|^[a-z]")
 DEFAULT_LINE = re.compile(r"^(?i:defaults?\b|the default\b|by default\b)")   # "Default: 100" under its option's
@@ -76,7 +81,8 @@ POLAR = re.compile(r"\b(?:not|no|never|cannot|neither|nor|none|yes|only|always)\
 _DATED = re.compile(r"\b(announc|publish|releas|sign|dat|writ|post|issu|launch|agree|form|unveil)\w*", re.I)
 FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
             "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",
-            "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno", "doc_miss", "polar", "focus_miss"]
+            "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno", "doc_miss", "polar", "focus_miss",
+            "defines"]
 EXTREMES = {   # what a "maximum/minimum/first/latest/default ..." question asks for, and the words that state it
     "max": (r"maximum|max|largest|longest|highest|biggest|upper|most",
             r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*|"
@@ -156,6 +162,27 @@ def focus(question: str) -> list[str]:
     return bm25_tokens([" ".join(out)])[0] if out else []
 
 
+_DEFINE_Q = re.compile(r"^\s*(?:what|who)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?(?P<x>[^?]{1,40}?)\s*\?\s*$|"
+                       r"^\s*what\s+(?:does|do|did)\s+(?:an?\s+|the\s+)?(?P<y>[^?]{1,40}?)\s+(?:do|mean|stand for)\s*\?\s*$",
+                       re.I)
+_DEFINES = r"[\"'”’)]*(?:\s*,[\"'”’]*\s*(?:an?|the|which|who|one)\b|\s+(?:is|are|was|were)\s+(?:an?|the|one|any)\b|\s*\(|\s+[-–—:]\s|" \
+           r"\s+(?:stands? for|means|refers to)\b)"
+
+
+def defined(question: str) -> re.Pattern | None:
+    """For "What is X?", "What does X do?": a pattern of a sentence that defines X ("X, the body established
+    to ...", "X is a ...", "X (..."), with X cut before a preposition ("a cancel point in Trio": "cancel point")."""
+    m = _DEFINE_Q.match(question)
+    if not m or answer_type(question) not in (None, "name"):
+        return None
+    words = re.split(r"\s+", (m.group("x") or m.group("y")).strip())
+    cut = next((i for i, w in enumerate(words) if i and w.lower() in _FOCUS_STOP), len(words))
+    words = words[:cut]
+    if not words or len(words) > 4 or any(w.lower() in _GENERIC_HEAD for w in words):
+        return None
+    return re.compile(r"\b" + r"\s+".join(map(re.escape, words)) + r"\b" + _DEFINES, re.I)
+
+
 def entities(question: str) -> list[str]:
     """Names, numbers, quoted strings and code-like tokens of the question: an answer must mention them."""
     out = []
@@ -163,6 +190,22 @@ def entities(question: str) -> list[str]:
         word = m.group().strip("\"“”`.,?")
         if word and word.lower() not in QUESTION_WORDS and word.lower() not in ("i", "a"):
             out.append(word.lower())
+    return out
+
+
+_ACRONYM = re.compile(r"\b(?=\w{3,6}\b)[A-Z][a-z]?[A-Z][A-Za-z]*\b")      # MoU, TLS, AISI; not AI, GPLv3
+
+
+def acronyms(question: str) -> dict[str, re.Pattern]:
+    """The question's acronyms, each (as a search token) with a pattern of what it stands for: "MoU" is said by
+    "Memorandum of Understanding", "TLS" by "Transport Layer Security" (consecutive words starting with its
+    letters, a capital letter by a capitalised word)."""
+    out = {}
+    for m in _ACRONYM.finditer(question):
+        token = bm25_tokens([m.group()])[0]
+        if len(token) == 1 and len(m.group()) <= 6:
+            words = r"[\s\"'“”-]+".join(rf"{c}\w*" if c.isupper() else rf"[{c}{c.upper()}]\w*" for c in m.group())
+            out[token[0]] = re.compile(rf"\b{words}\b")
     return out
 
 
@@ -305,7 +348,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     makes the value the answer); idf(tokens) -> {token: idf} over the collection."""
     if not evidence:
         return np.zeros((0, len(FEATURES)))
-    terms = sorted({t for t in bm25_tokens([query])[0] if t not in QUESTION_WORDS})
+    terms = sorted({t for t in bm25_tokens([query])[0] if t not in QUESTION_WORDS and t not in ASKING})
     weights = idf(terms) if terms else {}
     total, top = sum(weights.values()) or 1.0, max(weights.values(), default=1.0) or 1.0
     contexts = [context_text(ev) for ev in evidence]
@@ -322,10 +365,17 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     doc_miss = _document_misses(terms, evidence)
     asked = set(focus(question))
     headings = bm25_tokens([ev.heading for ev in evidence]) if asked else []
+    short, definition = acronyms(question), defined(question)
     rows = []
     for i, ev in enumerate(evidence):
         o, cx = set(own[i]), set(own[i]) | set(ctx[i])
         low = (ev.full_text + " " + contexts[i]).lower()
+        for token, spelled in short.items():   # "Memorandum of Understanding" says "MoU"
+            if token not in cx and spelled.search(ev.full_text + " " + contexts[i]):
+                cx.add(token)
+                low += f" {token}"
+                if spelled.search(ev.full_text):
+                    o.add(token)
         cover_ctx = sum(weights[t] for t in terms if t in cx) / total
         rows.append([
             cos[i], cos[i] - cos.max(),
@@ -345,6 +395,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             float(ev.kind == "code" and kind in ("date", "number", "version", "name", "place")),
             cos_prev[i], cos_prev[i] * type_ok[i], yesno, doc_miss[i], yesno * bool(POLAR.search(ev.full_text)),
             _missing(sorted(asked), set(own[i]) | set(headings[i])) if asked else 0.0,
+            float(bool(definition and definition.search(ev.full_text))),
         ])
     return np.asarray(rows, dtype=np.float64)
 

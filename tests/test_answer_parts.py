@@ -325,6 +325,46 @@ def test_a_sentence_without_the_asked_for_thing_misses_the_focus():
     assert dict(zip((ev.text for ev in evs), x[:, FEATURES.index("focus_miss")])) == {stated: 0.0, other: 1.0}
 
 
+def _feature(name, question, texts, query=None):
+    """The feature `name` of each sentence of texts (one document each) for the question."""
+    import numpy as np
+    from rag.evidence import FEATURES, features
+
+    evs = [ev for text in texts for ev in candidates(question, hits_of(doc(text, title="Notes")))]
+    zeros = np.zeros((len(evs), 4))
+    x = features(question, query or question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
+    return dict(zip((ev.text for ev in evs), x[:, FEATURES.index(name)]))
+
+
+def test_words_about_the_asking_are_no_terms_a_sentence_must_cover():
+    """"... mentioned in the article?" and a follow-up's "What is it about?" ask for nothing a sentence says:
+    a sentence naming the secretary covers the whole question (it missed "mention" and "articl")."""
+    stated = "The agreement was signed by Technology Secretary Peter Kyle."
+    assert _feature("cover", "Who is the technology secretary mentioned in the article?", [stated]) == {stated: 1.0}
+    assert _feature("cover", "Who signed it?", [stated],
+                    query="What is the agreement about? Who signed it?") == {stated: 1.0}
+
+
+def test_a_sentence_that_spells_out_an_acronym_covers_it():
+    """"Is the MoU enforceable?" is answered by "a non-binding Memorandum of Understanding"; "many of us" does
+    not spell it (its capital letters need capitalised words)."""
+    spelled, other = "It is a non-binding Memorandum of \"Understanding with OpenAI.", "It is binding on many of us."
+    found = _feature("name_miss", "Is the MoU binding?", [spelled, other])
+    assert found == {spelled: 0.0, other: 1.0}
+
+
+@pytest.mark.parametrize("question,sentence,defines", [
+    ("What does the AI Safety Institute do?",
+     "OpenAI will share data with the UK's AI Safety Institute, the body established to evaluate risks.", 1.0),
+    ("What is Humphrey?", 'It builds on uses such as "Humphrey," a Whitehall AI assistant.', 1.0),
+    ("What is a cancel point in Trio?", "A cancel point is any operation that checks for cancellation.", 1.0),
+    ("What is Humphrey?", "Humphrey helps civil servants every day.", 0.0),
+    ("What is the default port?", "The default port is 8080.", 0.0),     # a value, not a definition
+])
+def test_a_sentence_that_defines_what_the_question_names(question, sentence, defines):
+    assert _feature("defines", question, [sentence]) == {sentence: defines}
+
+
 def test_what_one_chunks_default_brings_along_hides_nothing_in_another_chunk():
     """An option's "Default: 100" hides the description it brings along (its chunk's sentence 1); sentence 1 of
     another chunk of the same file is another sentence and stays a candidate (it was dropped: "Setting it to 0

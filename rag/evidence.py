@@ -1,21 +1,21 @@
 """Evidence: the sentences of the retrieved chunks, each scored by how likely it states the answer.
 
-Scores read question and sentence together, through two small linear models over the features of
-`features()` (rag/scorer.json, trained by `python -m evals.train_scorer` on our own dev sets, never on a
-test split). The ranker (a softmax over a question's candidates) orders the sentences; the answerability
-model reads the best candidate (and the best values among the top three) and says whether the sources answer
-the question at all. The features: the cosine of question and sentence, and of question and the sentence it
-brings along, else the one before it (vectors computed at ingest: an option's description with its "Default:
-100"), how much of the question's rare terms the sentence and its context (neighbours, section heading,
-title) cover, whether the question's names/numbers are there, whether the sentence holds the kind of thing
-asked for (a date for "when", a number for "how many", a name for "who", a command, option or quoted name
-for "which flag", a reason for "why") that is not already in the question, whether the question is a yes/no
-one and the sentence says yes or no ("cannot", "not supported"), whether its chunk lacks a document the
+Scores read question and sentence together, through two small linear models over the features of `features()`
+(rag/scorer.json, trained by `python -m evals.train_scorer` on our own dev sets, never on a test split). The
+ranker (a softmax over a question's candidates) orders the sentences; the answerability model reads the best
+candidate (and the best values among the top three) and says whether the sources answer the question at all.
+The features: the cosine of question and sentence, and of question and the sentence it brings along, else the
+one before it (vectors computed at ingest: an option's description with its "Default: 100"), how much of the
+question's rare terms the sentence and its context (neighbours, section heading, title) cover, whether the
+question's names/numbers are there, whether the sentence holds the kind of thing asked for (a date for "when",
+a number for "how many", a name for "who", a command, option or quoted name for "which flag", a named thing
+for any other "which ...?", a reason for "why") that is not already in the question, whether the question is a
+yes/no one and the sentence says yes or no ("cannot", "not supported"), whether its chunk lacks a document the
 question names ("pyflakes" of pyflakes-NEWS.txt), whether it names the thing a what/which question asks for
 ("office address"), whether it defines what a "What is X?" question names ("X, the body established to ..."),
 and where its chunk ranked. Words about the asking ("mentioned in the article") are no terms to cover, and a
-sentence that spells out one of the question's acronyms ("Memorandum of Understanding" for "MoU") holds it. Refusal compares the answerability with a threshold
-calibrated on the same dev sets (rag/answer.py).
+sentence that spells out one of the question's acronyms ("Memorandum of Understanding" for "MoU") holds it.
+Refusal compares the answerability with a threshold calibrated on the same dev sets (rag/answer.py).
 """
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
     ("name", re.compile(r"^\s*(who|whom|whose)\b|\b(who|which (company|organi[sz]ation|person|people|body|"
                         r"group|team|country|city|agency))\b", re.I)),
     ("place", re.compile(r"^\s*where\b|\b(which|what) (country|city|region|place|location|directory|folder|path|url)\b", re.I)),
-]
+    ("entity", re.compile(r"^\s*((in|on|for|from|with|at|to|by|of|under|since|until) )?which\b", re.I)),  # "Which proxy
+]                                                                       # server ...?": a named thing ("Nginx")
 _REASON = re.compile(r"\b(because|since|so that|in order to|due to|reasons?|thus|therefore|hence|as a result|otherwise|"
                      r"which means|that way|causes?|intentional(ly)?|by design|designed|purpose|liability)\b", re.I)
 YESNO = re.compile(r"\s*(is|are|was|were|does|do|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
@@ -121,7 +122,7 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
                 [m.group() for m in _NUMBER.finditer(_DATE.sub(" ", sentence))]
         if "how long" in q:       # a duration in words: "a perpetual licence", "until the file is closed"
             found += _DURATION.findall(sentence)
-    elif kind == "code":     # code-like tokens, quoted or dotted names (".rst"), signals and constants (TTIN),
+    elif kind in ("code", "entity"):     # code-like tokens, quoted or dotted names (".rst"), signals and constants (TTIN),
         found = [m.group() for m in _CODE.finditer(sentence)] + [m.group() for m in _QUOTED.finditer(sentence)] + \
                 re.findall(r"(?<![\w.])\.\w+|\b[A-Z][A-Z0-9]{2,}\b", sentence) + \
                 [m.group() for m in _NAME.finditer(sentence)]     # and names: "the Pygments package"
@@ -163,10 +164,10 @@ def focus(question: str) -> list[str]:
 
 
 _DEFINE_Q = re.compile(r"^\s*(?:what|who)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?(?P<x>[^?]{1,40}?)\s*\?\s*$|"
-                       r"^\s*what\s+(?:does|do|did)\s+(?:an?\s+|the\s+)?(?P<y>[^?]{1,40}?)\s+(?:do|mean|stand for)\s*\?\s*$",
-                       re.I)
-_DEFINES = r"[\"'”’)]*(?:\s*,[\"'”’]*\s*(?:an?|the|which|who|one)\b|\s+(?:is|are|was|were)\s+(?:an?|the|one|any)\b|\s*\(|\s+[-–—:]\s|" \
-           r"\s+(?:stands? for|means|refers to)\b)"
+                       r"^\s*what\s+(?:does|do|did)\s+(?:an?\s+|the\s+)?(?P<y>[^?]{1,40}?)\s+"
+                       r"(?:do|mean|stand for)\s*\?\s*$", re.I)
+_DEFINES = (r"[\"'”’)]*(?:\s*,[\"'”’]*\s*(?:an?|the|which|who|one)\b|\s+(?:is|are|was|were)\s+(?:an?|the|one|any)\b|"
+            r"\s*\(|\s+[-–—:]\s|\s+(?:stands? for|means|refers to)\b)")
 
 
 def defined(question: str) -> re.Pattern | None:
@@ -385,7 +386,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             min(sum(t not in cx for t in terms), 5) / 5,
             _missing(names, low), _missing(nums, low),
             float(any(not _EXTREME_S[k].search(ev.full_text + " " + ev.heading) for k in extremes)),
-            float(kind not in (None, "reason")), type_ok[i],
+            float(kind not in (None, "reason", "entity")), type_ok[i],
             float(kind is not None and not type_ok[i] and holds_type(kind, ev.heading, question)),
             len(o - qtoks) / len(o) if o else 0.0,
             min(len(ev.full_text.split()) / 40, 1.0),

@@ -83,6 +83,7 @@ def test_candidates_skip_titles_keep_datelines_only_for_the_documents_date_and_b
     ("Is the agreement binding?", None), ("How do I install it?", None),
     ("Why isn't Click built on argparse?", "reason"), ("What is the purpose of the salt?", None),
     ("What was the reason for the rename?", "reason"), ("Since which version is the flag accepted?", "version"),
+    ("Which proxy server does the guide recommend?", "entity"), ("Under which licence is it released?", "entity"),
 ])
 def test_answer_types(question, kind):
     assert answer_type(question) == kind
@@ -101,6 +102,10 @@ def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
     assert holds_type("code", "Send TTIN to the master process.", "Which signal adds a worker?")
     assert holds_type("code", "The Pygments package highlights code.", "Which package highlights code?")
     assert not holds_type("code", "The package highlights code.", "Which package highlights code?")
+    # any other "which ...?" asks for a named thing: "Nginx", not a sentence restating the question
+    proxy = "Which proxy server does the Gunicorn guide recommend?"
+    assert holds_type("entity", "Although many HTTP proxies exist, we recommend Nginx.", proxy)
+    assert not holds_type("entity", "We strongly recommend running Gunicorn behind a proxy server.", proxy)
     # a why-question wants a sentence that gives a reason, not one that restates the question
     why = "Why isn't Click built on argparse?"
     assert holds_type("reason", "Click is not based on argparse because nesting is hard.", why)

@@ -58,6 +58,9 @@ class OnnxEmbedder:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # no spin-waiting for more work after a run: between a server's short runs (one question each) the idle
+        # pool thread spun on a core the rest of the answers needed; ingest's big batches lose nothing
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))

@@ -158,6 +158,13 @@ def test_embedder_refuses_a_wrong_model_file(tmp_path):
         OnnxEmbedder(model_path=tmp_path / "missing.onnx")
 
 
+def test_the_embedders_threads_do_not_spin_between_runs(embedder):
+    """onnxruntime's intra-op threads spin-wait for more work after each run by default: between the short runs
+    of a server's questions they burned about as much CPU as the rest of an answer."""
+    opts = embedder.session.get_session_options()
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_llama_index_can_use_the_embedder(embedder):
     import numpy as np
     from rag.llama import LlamaIndexEmbedding

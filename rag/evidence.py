@@ -7,15 +7,16 @@ candidate (and the best values among the top three) and says whether the sources
 The features: the cosine of question and sentence, and of question and the sentence it brings along, else the
 one before it (vectors computed at ingest: an option's description with its "Default: 100"), how much of the
 question's rare terms the sentence and its context (neighbours, section heading, title) cover, whether the
-question's names/numbers are there, whether the sentence holds the kind of thing asked for (a date for "when",
-a number for "how many", a name for "who", a command, option or quoted name for "which flag", a named thing
-for any other "which ...?", a reason for "why") that is not already in the question, whether the question is a
-yes/no one and the sentence says yes or no ("cannot", "not supported"), whether its chunk lacks a document the
-question names ("pyflakes" of pyflakes-NEWS.txt), whether it names the thing a what/which question asks for
-("office address"), whether it defines what a "What is X?" question names ("X, the body established to ..."),
-and where its chunk ranked. Words about the asking ("mentioned in the article") are no terms to cover, and a
-sentence that spells out one of the question's acronyms ("Memorandum of Understanding" for "MoU") holds it.
-Refusal compares the answerability with a threshold calibrated on the same dev sets (rag/answer.py).
+question's names/numbers are there (names also in the sentence itself), whether the sentence holds the kind of
+thing asked for (a date for "when", a number for "how many", a name for "who", a command, option or quoted
+name for "which flag", a named thing for any other "which ...?", a reason for "why") that is not already in
+the question, whether the question is a yes/no one and the sentence says yes or no ("cannot", "not
+supported"), whether its chunk lacks a document the question names ("pyflakes" of pyflakes-NEWS.txt), whether
+it names the thing a what/which question asks for ("office address"), whether it defines what a "What is X?"
+question names ("X, the body established to ..."), and where its chunk ranked. Words about the asking
+("mentioned in the article") are no terms to cover, and a sentence that spells out one of the question's
+acronyms ("Memorandum of Understanding" for "MoU") holds it. Refusal compares the answerability with a
+threshold calibrated on the same dev sets (rag/answer.py).
 """
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
     ("place", re.compile(r"^\s*where\b|\b(which|what) (country|city|region|place|location|directory|folder|path|url)\b", re.I)),
     ("entity", re.compile(r"^\s*((in|on|for|from|with|at|to|by|of|under|since|until) )?which\b", re.I)),  # "Which proxy
 ]                                                                       # server ...?": a named thing ("Nginx")
-_REASON = re.compile(r"\b(because|since|so that|in order to|due to|reasons?|thus|therefore|hence|as a result|otherwise|"
+_REASON = re.compile(r"\b(because|since|so that|in order to|due to|thus|therefore|hence|as a result|otherwise|"
                      r"which means|that way|causes?|intentional(ly)?|by design|designed|purpose|liability)\b", re.I)
 YESNO = re.compile(r"\s*(is|are|was|were|does|do|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
 POLAR = re.compile(r"\b(?:not|no|never|cannot|neither|nor|none|yes|only|always)\b|n't\b", re.I)   # what a yes/no
@@ -83,7 +84,7 @@ _DATED = re.compile(r"\b(announc|publish|releas|sign|dat|writ|post|issu|launch|a
 FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
             "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",
             "cos_x_cover", "code_for_value", "cos_prev", "prev_x_type", "yesno", "doc_miss", "polar", "focus_miss",
-            "defines"]
+            "defines", "name_miss_own"]
 EXTREMES = {   # what a "maximum/minimum/first/latest/default ..." question asks for, and the words that state it
     "max": (r"maximum|max|largest|longest|highest|biggest|upper|most",
             r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*|"
@@ -397,6 +398,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             cos_prev[i], cos_prev[i] * type_ok[i], yesno, doc_miss[i], yesno * bool(POLAR.search(ev.full_text)),
             _missing(sorted(asked), set(own[i]) | set(headings[i])) if asked else 0.0,
             float(bool(definition and definition.search(ev.full_text))),
+            _missing(names, (ev.full_text + " " + ev.heading).lower() + "".join(f" {t}" for t in short if t in o)),
         ])
     return np.asarray(rows, dtype=np.float64)
 
@@ -431,7 +433,8 @@ def linear(x: np.ndarray, part: dict) -> np.ndarray:
 
 
 TOP = 3      # the answer shows up to three sentences: the answerability model also reads the best of the top three
-SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss", "extreme_miss", "doc_miss", "focus_miss"]
+SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss", "extreme_miss", "doc_miss", "focus_miss",
+           "name_miss_own"]
 _SUMMARY_COLS = [FEATURES.index(f) for f in SUMMARY]
 
 

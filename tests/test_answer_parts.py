@@ -110,6 +110,8 @@ def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
     why = "Why isn't Click built on argparse?"
     assert holds_type("reason", "Click is not based on argparse because nesting is hard.", why)
     assert not holds_type("reason", "Click is not based on argparse.", why)
+    # naming "the reason" announces one; it gives none
+    assert not holds_type("reason", "There is another reason why Click is not based on argparse.", why)
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -356,6 +358,16 @@ def test_a_sentence_that_spells_out_an_acronym_covers_it():
     spelled, other = "It is a non-binding Memorandum of \"Understanding with OpenAI.", "It is binding on many of us."
     found = _feature("name_miss", "Is the MoU binding?", [spelled, other])
     assert found == {spelled: 0.0, other: 1.0}
+
+
+def test_names_missing_from_the_sentence_itself_are_told_apart_from_those_missing_nearby():
+    """"Who is the CEO of the AI Safety Institute?" is not answered by "... OpenAI CEO Sam Altman" because the
+    sentence before it names the institute: name_miss reads the neighbours too, name_miss_own only the sentence
+    (and its heading)."""
+    text = "OpenAI will share data with the AI Safety Institute. The deal was signed by OpenAI CEO Sam Altman."
+    question, signed = "Who is the CEO of the AI Safety Institute?", "The deal was signed by OpenAI CEO Sam Altman."
+    assert _feature("name_miss", question, [text])[signed] == 0.0
+    assert _feature("name_miss_own", question, [text])[signed] == 0.5       # "safety" and "institute" of 4 names
 
 
 @pytest.mark.parametrize("question,sentence,defines", [

@@ -1,6 +1,9 @@
 # rag: the web chat, REST API and widget in a slim, non-root image with the models inside (nothing downloads
 # at start). Build and run: see "Container" in the README.
-FROM python:3.11-slim-bookworm
+# BASE: any Debian bookworm image whose `python` / `pip` are Python 3.11 (default: Docker Hub's slim one;
+# deploy/smoke.sh builds a local one with debootstrap where no registry is reachable)
+ARG BASE=python:3.11-slim-bookworm
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GRADIO_ANALYTICS_ENABLED=False ANONYMIZED_TELEMETRY=False HF_HUB_OFFLINE=1 \

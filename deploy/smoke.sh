@@ -8,7 +8,7 @@
 #
 # Needs root (apt-get, debootstrap, rootful podman) and takes minutes: not run by CI or the test suite.
 # Idempotent: the base image is made once (FORCE_BASE=1 makes it again), the image build reuses podman's
-# layer cache, and every step removes the containers, volumes and data dirs it made before it makes them.
+# layer cache (NO_CACHE=1 builds from scratch), and every step removes the containers, volumes and data dirs it made before it makes them.
 # Big files stay in $SMOKE_DIR (default /tmp/rag-smoke): the root file system, the data dirs, the logs.
 #
 # Steps:
@@ -176,7 +176,7 @@ step_build() {
   say "build $IMAGE"
   local ca=() t0=$(date +%s)
   [ -f "$HOST_CA" ] && ca=(--volume "$HOST_CA:/etc/ssl/certs/ca-certificates.crt:ro")
-  podman build --format docker --network host "${ca[@]}" --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" "$ROOT" \
+  podman build --format docker ${NO_CACHE:+--no-cache} --network host "${ca[@]}" --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" "$ROOT" \
     > "$SMOKE_DIR/build.log" 2>&1 || { tail -30 "$SMOKE_DIR/build.log"; fail "build (log: $SMOKE_DIR/build.log)"; }
   echo "built in $(( $(date +%s) - t0 )) s (log: $SMOKE_DIR/build.log)"
   podman image inspect -f 'size {{.Size}} bytes, user {{.Config.User}}, cmd {{.Config.Cmd}}' "$IMAGE"

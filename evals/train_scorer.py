@@ -18,9 +18,11 @@ MAX_FALSE_REFUSALS of the answerable questions (past that, refusing more still r
 but costs users right answers; without the cap the pick swung between 0.36 and 0.63), in the middle of a gap
 between neighbouring values at least MIN_GAP wide so that it does not hang on one question; where some of
 those cuts refuse at least MIN_REFUSED of the unanswerable questions (issue 9's targets: ≥ 75 % refused, ≤ 10 %
-false refusals), the lowest of them instead, which keeps the most right answers; the margin is
-the distance from it to the nearest value. The out-of-fold rates at that threshold are the honest estimate
-and are written into rag/scorer.json beside the models, which are then trained on every question.
+false refusals), the lowest of them instead, which keeps the most right answers. That pick is made on each of
+REPEATS out-of-fold runs with different fold splits, and the threshold is their median (`calibrate`): one
+split's values, and a pick fitted to them, vary with which questions share a fold. The rates of all runs'
+questions pooled at that threshold are the honest estimate and are written into rag/scorer.json beside the
+models (with the spread of the runs' picks), which are then trained on every question.
 
     python -m evals.train_scorer [--folds 5] [--dry-run]
 Never add a test split here: the held-out sets (corpus_qa_holdout, realdocs_holdout) only measure.
@@ -44,7 +46,8 @@ from evals.metrics import must_include, normalise, source_matches
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SETS = [("evals/datasets/corpus_qa.jsonl", "corpus"),
               ("evals/datasets/realdocs_dev.jsonl", "evals/datasets/realdocs"),
-              ("evals/datasets/realdocs2_dev.jsonl", "evals/datasets/realdocs2")]
+              ("evals/datasets/realdocs2_dev.jsonl", "evals/datasets/realdocs2"),
+              ("evals/datasets/realdocs3_dev.jsonl", "evals/datasets/realdocs3")]
 MIN_GAP = 0.005   # with 0.01, few of ~670 out-of-fold values have such gaps, and the pick jumped past better cuts
 MAX_FALSE_REFUSALS = 0.10   # the threshold refuses at most this share of the answerable questions (out of fold;
                             # issue 9's target): past it, balanced accuracy still rises (refusing a wrong answer
@@ -52,6 +55,7 @@ MAX_FALSE_REFUSALS = 0.10   # the threshold refuses at most this share of the an
 MIN_REFUSED = 0.75    # issue 9's target: the threshold refuses at least this share of the unanswerable questions
                       # (out of fold) where a threshold within MAX_FALSE_REFUSALS can
 RANK_L2, ANSWERABLE_L2 = 0.5, 10.0     # chosen by 5-fold cross-validation on the training sets
+REPEATS = 5     # out-of-fold runs with different splits the threshold and its rates are taken over
 
 
 def load(path: Path) -> list[dict]:
@@ -183,10 +187,10 @@ def train(rows: list[dict]) -> dict:
     return {**model, "threshold": round(t, 4), "balanced_accuracy": round(acc, 4), "margin": round(margin, 4)}
 
 
-def out_of_fold(rows: list[dict], folds: int) -> list[tuple[float, bool, bool]]:
+def out_of_fold(rows: list[dict], folds: int, seed: int = 0) -> list[tuple[float, bool, bool]]:
     """(answerability, answerable, the answer holds every must_include group) per question, each judged by
-    models trained without its fold."""
-    fold = np.random.default_rng(0).permutation(len(rows)) % folds
+    models trained without its fold (the split drawn with seed)."""
+    fold = np.random.default_rng(seed).permutation(len(rows)) % folds
     out = []
     for f in range(folds):
         model = train([r for r, k in zip(rows, fold) if k != f])
@@ -197,6 +201,23 @@ def out_of_fold(rows: list[dict], folds: int) -> list[tuple[float, bool, bool]]:
             right = bool(evidence) and must_include(text, r["item"].get("must_include")) in (1.0, None)
             out.append((p, r["answerable"], r["answerable"] and right))
     return out
+
+
+def calibrate(rows: list[dict], folds: int, repeats: int = REPEATS) -> dict:
+    """The refusal threshold and its out-of-fold rates: out_of_fold repeated with `repeats` different splits,
+    the threshold the median of each split's pick_threshold, the rates those of every split's questions
+    pooled at it. One split's numbers hang on which questions share a fold: over five splits the same
+    features gave 0.79-0.82 answered with the fact and 0.70-0.76 refused, and each split's own pick fits its
+    own values."""
+    runs = [out_of_fold(rows, folds, seed) for seed in range(repeats)]
+    picks = [pick_threshold(pairs)[0] for pairs in runs]
+    t = float(np.median(picks))
+    pooled = [triple for pairs in runs for triple in pairs]
+    r = rates(pooled, t)
+    balanced = (r["answered_correctly"] + r["refused_unanswerable"]) / 2
+    return {"threshold": round(t, 4), "balanced_accuracy": round(balanced, 4),
+            "threshold_spread": [round(min(picks), 4), round(max(picks), 4)],
+            "threshold_from": f"median of {repeats} x {folds}-fold out-of-fold picks", "out_of_fold": r}
 
 
 def rates(pairs: list[tuple[float, bool, bool]], threshold: float) -> dict:
@@ -216,13 +237,12 @@ def main() -> None:
     rows = gather(TRAIN_SETS)
     model = train(rows)
     if a.folds > 1:   # the threshold from out-of-fold answerability: in-sample values are over-confident
-        pairs = out_of_fold(rows, a.folds)
-        t, acc, margin = pick_threshold(pairs)
-        model.update(threshold=round(t, 4), balanced_accuracy=round(acc, 4), margin=round(margin, 4),
-                     threshold_from=f"{a.folds}-fold out-of-fold answerability", out_of_fold=rates(pairs, t))
+        model.pop("margin")
+        model.update(calibrate(rows, a.folds))
     for name, w in sorted(zip(FEATURES, model["rank"]["weights"]), key=lambda fw: -abs(fw[1])):
         print(f"  ranker {name:14s} {w:+.3f}")
-    print(f"threshold {model['threshold']}  balanced accuracy {model['balanced_accuracy']}  margin {model['margin']}")
+    print(f"threshold {model['threshold']} (spread {model.get('threshold_spread')})  balanced accuracy "
+          f"{model['balanced_accuracy']}")
     print(f"out of fold: {model.get('out_of_fold')}")
     model.update(trained_on=[d for d, _ in TRAIN_SETS], questions=len(rows),
                  trained_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

@@ -179,3 +179,22 @@ def test_refusal_threshold_meets_the_refusal_target_at_the_least_cost_in_answers
     # without the refusal target met, the best balanced accuracy under the cap: the higher cut
     t, _, _ = pick_threshold(right + unanswerable[:10] + unanswerable[24:])
     assert 0.30 < t and 0 < rates(right + unanswerable[:10] + unanswerable[24:], t)["false_refusals"] <= MAX_FALSE_REFUSALS
+
+
+def test_the_threshold_is_the_median_of_several_splits_picks_and_its_rates_are_pooled(monkeypatch):
+    """One out-of-fold split's values, and a threshold fitted to them, hang on which questions share a fold:
+    calibrate takes the median of REPEATS splits' picks and reports every split's questions at it."""
+    from evals import train_scorer
+
+    def split(seed):      # the unanswerable questions score lower as the seed grows: each split picks lower
+        right = [(0.5 + i / 100, True, True) for i in range(40)]
+        unanswerable = [(0.45 - seed * 0.1 + i / 1000, False, False) for i in range(10)]
+        return right + unanswerable
+    monkeypatch.setattr(train_scorer, "out_of_fold", lambda rows, folds, seed: split(seed))
+    found = train_scorer.calibrate([], 5, repeats=3)
+    picks = [train_scorer.pick_threshold(split(seed))[0] for seed in range(3)]
+    assert found["threshold"] == round(sorted(picks)[1], 4)
+    assert found["threshold_spread"] == [round(min(picks), 4), round(max(picks), 4)]
+    pooled = split(0) + split(1) + split(2)
+    assert found["out_of_fold"] == train_scorer.rates(pooled, sorted(picks)[1])
+    assert found["out_of_fold"]["answerable"] == 120

@@ -18,7 +18,8 @@ _SHELL = re.compile(r"^\s*(?:\$ |sudo |pip3? |python3? |git |cd |npm |npx |yarn 
 _END_PUNCT = re.compile(r"""[.!?:]["'”’)\]]*$""")
 
 
-_RST = re.compile(r"^\s*\.\. [\w:-]+::|``\S|`_(?!\w)|^\s*\.\. _[^:]+:", re.M)
+_RST = re.compile(r"^\s*\.\. [\w:-]+::|``\S|`_(?!\w)|^\s*\.\. _[^:]+:|^\s*\.\. \|[^|]+\|\s+[\w:-]+::", re.M)
+_SUBSTITUTION = re.compile(r"^\s*\.\. \|([^|]+)\|\s+([\w:-]+)::\s*(.*)$")
 _DIRECTIVE = re.compile(r"^(\s*)\.\. (?:([\w:-]+)::.*|_[^:]+:.*|\|[^|]+\|.*|\S.*)?$")
 _ADMONITION = {"note", "warning", "tip", "important", "caution", "attention", "hint", "danger", "seealso",
                "deprecated", "versionadded", "versionchanged"}
@@ -37,6 +38,22 @@ def rst_inline(text: str) -> str:
     for pattern, repl in _RST_INLINE:
         text = pattern.sub(repl, text)
     return text
+
+
+def rst_substitutions(lines: list[str]) -> list[str]:
+    """reStructuredText substitutions as a reader sees them: "|literal itertoolz|_" is the text its
+    ".. |literal itertoolz| replace:: ``itertoolz``" gives, an image's ("|Build Status|", a badge) goes;
+    only defined names are replaced (a table's "| a | b |" stays)."""
+    defined = {}
+    for ln in lines:
+        m = _SUBSTITUTION.match(ln)
+        if m:
+            kind, arg = m.group(2).lower(), m.group(3).strip()
+            defined[m.group(1)] = arg if kind == "replace" else "" if kind == "image" else m.group(1)
+    if not defined:
+        return lines
+    used = re.compile(r"\|(" + "|".join(map(re.escape, sorted(defined, key=len, reverse=True))) + r")\|(?:__?)?")
+    return [ln if _SUBSTITUTION.match(ln) else used.sub(lambda m: defined[m.group(1)], ln) for ln in lines]
 
 
 def rst_directives(lines: list[str]) -> list[str]:
@@ -82,7 +99,7 @@ def render_plain(source: str) -> dict:
     rst = (("`" in source or ".. " in source) and bool(_RST.search(source))    # (the check first: 10x faster)
            and not re.search(r"``[^`\n]{1,80}''", source))   # GNU ``quotes'' are not reST
     if rst:
-        lines = rst_directives(lines)
+        lines = rst_directives(rst_substitutions(lines))
     kinds = _classify(lines, rst)
     prose = sorted(len(ln.strip()) for ln, k in zip(lines, kinds) if k in ("text", "item"))
     width = prose[int(0.9 * (len(prose) - 1))] if prose else 0

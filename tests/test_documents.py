@@ -256,6 +256,23 @@ def test_restructuredtext_in_a_txt_file_is_rendered(tmp_path):
     assert "intro" not in doc.text and "maxdepth" not in doc.text and ".." not in doc.text
 
 
+def test_restructuredtext_substitutions_are_replaced_and_badges_go(tmp_path):
+    """toolz's README (realdocs3) answered "What are the three parts of toolz?" with "|literal itertoolz|_,
+    for operations on iterables." and opened with "|Build Status| |Coverage Status|"; a table's pipes stay."""
+    path = tmp_path / "README.txt"
+    path.write_text("Toolz\n=====\n\n|Build Status| |Coverage|\n\n``toolz`` has three parts:\n\n"
+                    "|literal itertoolz|_, for iterables, and |literal functoolz|_, for functions.\n\n"
+                    "A row | a | b | stays as it is.\n\n"
+                    ".. |literal itertoolz| replace:: ``itertoolz``\n.. |literal functoolz| replace:: ``functoolz``\n"
+                    ".. _literal itertoolz: https://example.org/itertoolz.py\n"
+                    ".. |Build Status| image:: https://example.org/badge.svg\n   :target: https://example.org/ci\n"
+                    ".. |Coverage| image:: https://example.org/cov.svg\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "text") == ["toolz has three parts:", "itertoolz, for iterables, and functoolz, for functions.",
+                                   "A row | a | b | stays as it is."]
+    assert "|" not in doc.text.replace("| a | b |", "") and "Build Status" not in doc.text
+
+
 def test_restructuredtext_paragraph_with_a_wrapped_link_is_reflowed(tmp_path):
     """In reST a paragraph runs to the next blank line: a link whose URL wraps onto its own (over-long) line
     and a short line ending mid-sentence are wraps, so the link is rendered as its text (pytest-history.txt,

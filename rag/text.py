@@ -24,11 +24,35 @@ def blocks_of(text: str, blocks=None) -> list[tuple[int, int, str]]:
     return out
 
 
+CODE_UNIT_WORDS = 40   # a longer code block is cut into units of whole lines (an answer shows at most 60 words)
+
+
 def segment_block(block: str, kind: str = "text") -> list[tuple[int, int]]:
-    """Sentence spans inside one block; a code block is one unit."""
+    """Sentence spans inside one block; a code block is one unit, or units of lines when it is long."""
     if kind == "code":
+        if len(block.split()) > CODE_UNIT_WORDS:
+            return code_units(block)
         return [(len(block) - len(block.lstrip()), len(block.rstrip()))] if block.strip() else []
     return segment(block)
+
+
+def code_units(block: str) -> list[tuple[int, int]]:
+    """A long code block (a `--help` output, a config file) as units of whole lines: a unit ends at a blank
+    line, and before a line that would take it past CODE_UNIT_WORDS unless that line is indented deeper than
+    the one before it (an option's wrapped description stays with the option)."""
+    lines = [(m.start(), m.end(), len(m.group()) - len(m.group().lstrip()), len(m.group().split()))
+             for m in re.finditer(r"[^\n]*", block) if m.group().strip()]
+    units, start, end, words, before = [], None, 0, 0, 0
+    for s, e, ind, n in lines:
+        gap = start is not None and "\n\n" in block[end:s].replace(" ", "")
+        if start is not None and (gap or (words + n > CODE_UNIT_WORDS and ind <= before)):
+            units.append((start, end))
+            start, words = None, 0
+        if start is None:
+            start = s + ind
+        end, words, before = len(block[:e].rstrip()), words + n, ind
+    units.append((start, end))
+    return units
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None, blocks=None) -> list[tuple[int, int]]:

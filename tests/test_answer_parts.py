@@ -39,6 +39,22 @@ def test_a_self_contained_question_is_never_glued_to_the_previous_one():
     assert resolve("Who signed it?", history) == "When was the memorandum signed? Who signed it?"
 
 
+def test_a_long_code_block_is_cut_into_units_of_whole_lines():
+    """A 149-word `--help` output was one answer unit (answers past 60 words); now units of lines, each
+    option with its wrapped description, a blank line always a boundary; a short block stays one unit."""
+    from rag.text import CODE_UNIT_WORDS, segment_block
+
+    options = "".join(f"  -{c}, --option-{c}=VALUE\n                        Set the {c} value used by every run"
+                      f" of the tool.\n" for c in "abcdefgh")
+    block = f"Usage: tool [options] FILE\n\nOptions:\n{options}"
+    units = [block[a:b] for a, b in segment_block(block, "code")]
+    assert units[0] == "Usage: tool [options] FILE"
+    assert all(len(u.split()) <= CODE_UNIT_WORDS + 12 for u in units) and len(units) > 3
+    assert all(u.split("\n")[0].lstrip().startswith(("-", "Options:")) for u in units[1:])   # never a
+    assert "".join(units).replace("\n", "").replace(" ", "") == block.replace("\n", "").replace(" ", "")  # wrap
+    assert segment_block("  pip install tool\n", "code") == [(2, 18)]
+
+
 def test_title_and_dateline_are_marked_and_sentences_stay_in_their_block():
     chunk = chunk_document(doc())[0]
     kinds = {chunk.text[s - chunk.start:e - chunk.start]: k for s, e, k in chunk.sentences}

@@ -123,7 +123,7 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
                 [m.group() for m in _NUMBER.finditer(_DATE.sub(" ", sentence))]
         if "how long" in q:       # a duration in words: "a perpetual licence", "until the file is closed"
             found += _DURATION.findall(sentence)
-    elif kind in ("code", "entity"):     # code-like tokens, quoted or dotted names (".rst"), signals and constants (TTIN),
+    elif kind in ("code", "entity"):   # code-like tokens, quoted or dotted names (".rst"), signals, constants (TTIN),
         found = [m.group() for m in _CODE.finditer(sentence)] + [m.group() for m in _QUOTED.finditer(sentence)] + \
                 re.findall(r"(?<![\w.])\.\w+|\b[A-Z][A-Z0-9]{2,}\b", sentence) + \
                 [m.group() for m in _NAME.finditer(sentence)]     # and names: "the Pygments package"
@@ -167,8 +167,8 @@ def focus(question: str) -> list[str]:
 _DEFINE_Q = re.compile(r"^\s*(?:what|who)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?(?P<x>[^?]{1,40}?)\s*\?\s*$|"
                        r"^\s*what\s+(?:does|do|did)\s+(?:an?\s+|the\s+)?(?P<y>[^?]{1,40}?)\s+"
                        r"(?:do|mean|stand for)\s*\?\s*$", re.I)
-_DEFINES = (r"[\"'”’)]*(?:\s*,[\"'”’]*\s*(?:an?|the|which|who|one)\b|\s+(?:is|are|was|were)\s+(?:an?|the|one|any)\b|"
-            r"\s*\(|\s+[-–—:]\s|\s+(?:stands? for|means|refers to)\b)")
+_DEFINES = (r"[\"'”’)]*(?:\s*,[\"'”’]*\s*(?:an?|the|which|who|one)\b|"
+            r"\s+(?:is|are|was|were)\s+(?:an?|the|one|any)\b|\s*\(|\s+[-–—:]\s|\s+(?:stands? for|means|refers to)\b)")
 
 
 def defined(question: str) -> re.Pattern | None:

@@ -353,7 +353,10 @@ def test_sidebar_keeps_this_browsers_conversations_to_reopen_rename_and_delete(o
     past.get_by_text("Is the agreement legally binding?").click()
     expect(page.locator(f'{BOT} a[href*="#cite?"]').first).to_be_visible()
     page.locator("#rag-manage").get_by_text("Rename or delete").click()
-    page.get_by_label("Title").fill("Binding or not")
+    title = page.get_by_label("Title")
+    expect(title).to_have_value("Is the agreement legally binding?")    # the opened chat's title has landed
+    title.fill("Binding or not")
+    expect(title).to_have_value("Binding or not")
     page.get_by_role("button", name="Rename", exact=True).click()
     expect(past.get_by_label("Binding or not")).to_be_visible()
     shot(page, "chat-sidebar.png")

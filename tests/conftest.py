@@ -136,8 +136,11 @@ AXE = Path(__file__).resolve().parents[1] / ".venv" / "npm" / "node_modules" / "
 def axe_violations(page) -> list[str]:
     """Serious and critical axe-core violations on the page once no Gradio event is pending (its context needs
     bypass_csp=True): while one is, Gradio shows its output at opacity .2, which axe reads as low contrast (the
-    sidebar's "Knowledge gaps" link, filled in by the page's load event, failed so on a loaded machine)."""
-    page.wait_for_function("() => !document.querySelector('.pending')")
+    sidebar's "Knowledge gaps" link, filled in by the page's load event, failed so on a loaded machine), nor
+    while a component fades back in (its opacity is animated: the same link failed so again, with no event
+    pending)."""
+    page.wait_for_function("() => !document.querySelector('.pending') && "
+                           "[...document.querySelectorAll('.block')].every(b => getComputedStyle(b).opacity === '1')")
     page.add_script_tag(path=str(AXE))
     found = page.evaluate("axe.run(document, {resultTypes: ['violations']})")["violations"]
     return [f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}" for v in found

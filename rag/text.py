@@ -40,17 +40,17 @@ def code_units(block: str) -> list[tuple[int, int]]:
     """A long code block (a `--help` output, a config file) as units of whole lines: a unit ends at a blank
     line, and before a line that would take it past CODE_UNIT_WORDS unless that line is indented deeper than
     the one before it (an option's wrapped description stays with the option)."""
-    lines = [(m.start(), m.end(), len(m.group()) - len(m.group().lstrip()), len(m.group().split()))
-             for m in re.finditer(r"[^\n]*", block) if m.group().strip()]
+    lines = [(m.start(), m.start() + len(m.group().rstrip()), len(m.group()) - len(m.group().lstrip()),
+              len(m.group().split())) for m in re.finditer(r"[^\n]*", block) if m.group().strip()]
     units, start, end, words, before = [], None, 0, 0, 0
-    for s, e, ind, n in lines:
+    for s, e, ind, n in lines:       # e: the line's end, trailing spaces trimmed
         gap = start is not None and "\n\n" in block[end:s].replace(" ", "")
         if start is not None and (gap or (words + n > CODE_UNIT_WORDS and ind <= before)):
             units.append((start, end))
             start, words = None, 0
         if start is None:
             start = s + ind
-        end, words, before = len(block[:e].rstrip()), words + n, ind
+        end, words, before = e, words + n, ind
     units.append((start, end))
     return units
 

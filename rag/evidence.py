@@ -371,9 +371,10 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     rows = []
     for i, ev in enumerate(evidence):
         o, cx = set(own[i]), set(own[i]) | set(ctx[i])
-        low = (ev.full_text + " " + contexts[i]).lower()
+        nearby, headed = ev.full_text + " " + contexts[i], ev.full_text + " " + ev.heading
+        low = nearby.lower()
         for token, spelled in short.items():   # "Memorandum of Understanding" says "MoU"
-            if token not in cx and spelled.search(ev.full_text + " " + contexts[i]):
+            if token not in cx and spelled.search(nearby):
                 cx.add(token)
                 low += f" {token}"
                 if spelled.search(ev.full_text):
@@ -386,7 +387,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             max((weights[t] / top for t in terms if t not in cx), default=0.0),
             min(sum(t not in cx for t in terms), 5) / 5,
             _missing(names, low), _missing(nums, low),
-            float(any(not _EXTREME_S[k].search(ev.full_text + " " + ev.heading) for k in extremes)),
+            float(any(not _EXTREME_S[k].search(headed) for k in extremes)),
             float(kind not in (None, "reason", "entity")), type_ok[i],
             float(kind is not None and not type_ok[i] and holds_type(kind, ev.heading, question)),
             len(o - qtoks) / len(o) if o else 0.0,
@@ -398,7 +399,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             cos_prev[i], cos_prev[i] * type_ok[i], yesno, doc_miss[i], yesno * bool(POLAR.search(ev.full_text)),
             _missing(sorted(asked), set(own[i]) | set(headings[i])) if asked else 0.0,
             float(bool(definition and definition.search(ev.full_text))),
-            _missing(names, (ev.full_text + " " + ev.heading).lower() + "".join(f" {t}" for t in short if t in o)),
+            _missing(names, headed.lower() + "".join(f" {t}" for t in short if t in o)),
         ])
     return np.asarray(rows, dtype=np.float64)
 

@@ -191,12 +191,11 @@ def out_of_fold(rows: list[dict], folds: int, seed: int = 0) -> list[tuple[float
     """(answerability, answerable, the answer holds every must_include group) per question, each judged by
     models trained without its fold (the split drawn with seed)."""
     fold = np.random.default_rng(seed).permutation(len(rows)) % folds
-    out = []
+    settings, out = load_settings(), []
     for f in range(folds):
         model = train([r for r, k in zip(rows, fold) if k != f])
         for r in (r for r, k in zip(rows, fold) if k == f):
             evidence, p = judge(list(r["evidence"]), r["x"], model) if len(r["x"]) else ([], 0.0)
-            settings = load_settings()
             text = "".join(Extractive(settings).generate(r["item"]["question"], passages(evidence, settings.passages)))
             right = bool(evidence) and must_include(text, r["item"].get("must_include")) in (1.0, None)
             out.append((p, r["answerable"], r["answerable"] and right))

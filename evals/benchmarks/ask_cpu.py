@@ -24,18 +24,17 @@ from .common import free_port
 from .postgres import Postgres
 from .replicas_bench import start, wait_answer
 from .serve_bench import QUESTIONS, post, report
+from .startup import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a live process (0 once it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return cpu_seconds(pid)
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def children(pid: int) -> list[int]:

@@ -243,6 +243,17 @@ def test_a_changelog_section_is_named_with_its_release():
     assert locate(document, text.index("Faster")) == "section “2.33.0 (2026-03-25) › Improvements”"
 
 
+def _feature(name, question, texts, query=None):
+    """The feature `name` of each sentence of texts (one document each) for the question."""
+    import numpy as np
+    from rag.evidence import FEATURES, features
+
+    evs = [ev for text in texts for ev in candidates(question, hits_of(doc(text, title="Notes")))]
+    zeros = np.zeros((len(evs), 4))
+    x = features(question, query or question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
+    return dict(zip((ev.text for ev in evs), x[:, FEATURES.index(name)]))
+
+
 @pytest.mark.parametrize("question,stated,unstated", [
     # a changelog's items are imperative: "Add support ..." states what was first supported
     ("Which release first supported Python 3.14?", "Add support for Python 3.14 in the checker.",
@@ -252,14 +263,7 @@ def test_a_changelog_section_is_named_with_its_release():
      "The server can use 4 threads."),
 ])
 def test_a_maximum_first_or_default_question_wants_words_that_state_it(question, stated, unstated):
-    import numpy as np
-    from rag.evidence import FEATURES, features
-
-    evs = [ev for text in (stated, unstated) for ev in candidates(question, hits_of(doc(text, title="Notes")))]
-    zeros = np.zeros((len(evs), 4))
-    x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
-    miss = dict(zip((ev.text for ev in evs), x[:, FEATURES.index("extreme_miss")]))
-    assert miss == {stated: 0.0, unstated: 1.0}
+    assert _feature("extreme_miss", question, [stated, unstated]) == {stated: 0.0, unstated: 1.0}
 
 
 def test_versions_are_one_search_term():
@@ -309,16 +313,10 @@ def test_a_candidate_from_another_products_file_misses_the_document_the_question
 
 def test_a_yes_no_question_marks_the_sentences_that_say_yes_or_no():
     """Documentation states its limits: "Can X do Y?" is answered by "X cannot ...", "... is not supported"."""
-    import numpy as np
-    from rag.evidence import FEATURES, features
-
     stated, other = "Waitress does not natively support TLS.", "Waitress serves WSGI applications over HTTP."
     for question, expected in (("Can Waitress terminate TLS?", {stated: 1.0, other: 0.0}),
                                ("Which protocols does Waitress serve?", {stated: 0.0, other: 0.0})):
-        evs = [ev for text in (stated, other) for ev in candidates(question, hits_of(doc(text, title="Notes")))]
-        zeros = np.zeros((len(evs), 4))
-        x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
-        assert dict(zip((ev.text for ev in evs), x[:, FEATURES.index("polar")])) == expected
+        assert _feature("polar", question, [stated, other]) == expected
 
 
 @pytest.mark.parametrize("question,asked", [
@@ -337,26 +335,9 @@ def test_the_focus_is_the_thing_a_what_question_asks_for(question, asked):
 def test_a_sentence_without_the_asked_for_thing_misses_the_focus():
     """"What is the default font size?" is not answered by "The window defaults to 40 lines": a number and a
     default, but no font size."""
-    import numpy as np
-    from rag.evidence import FEATURES, features
-
     question = "What is the default font size in the editor?"
     stated, other = "The editor's font size defaults to 10 points.", "The editor window defaults to 40 lines."
-    evs = [ev for text in (stated, other) for ev in candidates(question, hits_of(doc(text, title="Notes")))]
-    zeros = np.zeros((len(evs), 4))
-    x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
-    assert dict(zip((ev.text for ev in evs), x[:, FEATURES.index("focus_miss")])) == {stated: 0.0, other: 1.0}
-
-
-def _feature(name, question, texts, query=None):
-    """The feature `name` of each sentence of texts (one document each) for the question."""
-    import numpy as np
-    from rag.evidence import FEATURES, features
-
-    evs = [ev for text in texts for ev in candidates(question, hits_of(doc(text, title="Notes")))]
-    zeros = np.zeros((len(evs), 4))
-    x = features(question, query or question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
-    return dict(zip((ev.text for ev in evs), x[:, FEATURES.index(name)]))
+    assert _feature("focus_miss", question, [stated, other]) == {stated: 0.0, other: 1.0}
 
 
 def test_words_about_the_asking_are_no_terms_a_sentence_must_cover():

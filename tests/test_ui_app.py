@@ -264,10 +264,12 @@ def test_chat_on_a_phone_shows_the_source_as_a_bottom_sheet(open_page, server):
     link = page.locator(f'{BOT} a[href*="#cite?"]').first
     expect(link).to_be_visible()
     expect(page.get_by_label("Your question")).to_be_in_viewport()
-    # its start in view: the scroll runs after the answer event ends, so wait for it (fails if it never comes)
+    # its start in view: the scroll runs after the answer event ends, so wait for it (fails if it never comes),
+    # and for the layout to hold still (true at two polls 250 ms apart: one CI run read the boxes mid-move)
     page.wait_for_function("""() => { const m = document.querySelectorAll('#rag-chat [data-testid="bot"]');
         const a = m[m.length - 1].getBoundingClientRect(), c = document.querySelector('#rag-chat').getBoundingClientRect();
-        return c.top <= a.top && a.top < c.top + 80; }""", timeout=10_000)
+        const now = c.top <= a.top && a.top < c.top + 80, held = now && window.__ragInView === a.top;
+        window.__ragInView = now ? a.top : null; return held; }""", polling=250, timeout=10_000)
     answer, chat = page.locator(BOT).last.bounding_box(), page.locator("#rag-chat").bounding_box()
     assert answer["height"] > chat["height"] / 2 and chat["y"] <= answer["y"] < chat["y"] + 80
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

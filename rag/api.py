@@ -13,7 +13,7 @@ import numpy as np
 from . import metrics
 from .answer import compose
 from .conversation import resolve
-from .evidence import candidates, features, judge, load_scorer
+from .evidence import candidates, features, interactions, judge, load_scorer
 from .text import sentence_text
 from .auth import Principal
 from .errors import NotFound, QuestionError
@@ -141,7 +141,8 @@ class Rag:
         question, query, qvec, hits, name, version, side = self._retrieve(question, history, collection)
         t1 = time.perf_counter()
         model = load_scorer()
-        evidence, answerable = judge(*self._evidence(question, query, qvec, hits, name, version, side), model)
+        evidence, x, z = self._evidence(question, query, qvec, hits, name, version, side)
+        evidence, answerable = judge(evidence, x, model, z if model.get("embedder") == self.embedder.name else None)
         threshold = model["threshold"] if self.settings.refuse_below is None else self.settings.refuse_below
         generator = self.generator
         checker = Checker(self.embedder.embed, self._span_vectors(name),
@@ -168,9 +169,10 @@ class Rag:
                 yield event
 
     def evidence(self, question: str, history: list[dict] | None = None,
-                 collection: str | None = None) -> tuple[list[Evidence], np.ndarray]:
-        """The answer candidates `ask` would consider and their feature rows (evidence.FEATURES), unscored:
-        what the scorer is trained on (evals/train_scorer.py)."""
+                 collection: str | None = None) -> tuple[list[Evidence], np.ndarray, np.ndarray]:
+        """The answer candidates `ask` would consider, their feature rows (evidence.FEATURES) and their
+        interactions with the question (evidence.interactions), unscored: what the scorer is trained on
+        (evals/train_scorer.py)."""
         return self._evidence(*self._retrieve(question, history, collection))
 
     def _retrieve(self, question: str, history, collection):
@@ -188,10 +190,10 @@ class Rag:
                                      side=side)
         return question, query, qvec, hits, name, version, side
 
-    def _evidence(self, question, query, qvec, hits, name, version, side) -> tuple[list[Evidence], np.ndarray]:
+    def _evidence(self, question, query, qvec, hits, name, version, side):
         evidence = candidates(question, hits)
         vecs, prev_vecs = self._candidate_vectors(name, evidence)
-        return evidence, features(question, query, qvec, evidence, vecs, prev_vecs, side.idf)
+        return evidence, features(question, query, qvec, evidence, vecs, prev_vecs, side.idf), interactions(qvec, vecs)
 
     def _candidate_vectors(self, name: str, evidence) -> tuple[np.ndarray, np.ndarray]:
         """The candidates' sentence vectors, and those of each one's neighbour in its chunk (Evidence.neighbour:

@@ -433,6 +433,27 @@ def linear(x: np.ndarray, part: dict) -> np.ndarray:
     return ((x - np.asarray(part["mean"])) / np.asarray(part["std"])) @ np.asarray(part["weights"]) + part.get("bias", 0.0)
 
 
+DIMS_SCALE = 20.0   # the products of interactions() are ~1/384 each: scaled so that their weights, regularised
+                    # apart from the features' (train_scorer.DIMS_L2), start on the scale of the standardised ones
+
+
+def interactions(qvec: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+    """Per candidate, the products of its sentence vector's and the question vector's dimensions (they sum to the
+    cosine). The ranker weighs each dimension (scorer.json rank.dims): a cosine learned for "states the answer",
+    where the embedder's own one measures "is on the topic" (out of fold, the ranker's best candidate holds the
+    fact for 0.697 of questions with it against 0.687 without)."""
+    return vecs * qvec * DIMS_SCALE
+
+
+def rank_logits(x: np.ndarray, z: np.ndarray | None, part: dict) -> np.ndarray:
+    """The ranker's logit per candidate: its linear model over the features, plus its weights on the
+    interactions when given (None: the collection's embedder is not the one the scorer was trained with)."""
+    logits = linear(x, part)
+    if z is not None and part.get("dims") is not None:
+        logits = logits + z @ np.asarray(part["dims"])
+    return logits
+
+
 TOP = 3      # the answer shows up to three sentences: the answerability model also reads the best of the top three
 SUMMARY = ["type_ok", "cover_ctx", "cover_x_type", "name_miss", "num_miss", "extreme_miss", "doc_miss", "focus_miss",
            "name_miss_own"]
@@ -449,12 +470,13 @@ def question_row(x: np.ndarray, logits: np.ndarray) -> np.ndarray:
     return np.concatenate([x[i], [logits[i], p[i] / p.sum()], best])
 
 
-def judge(evidence: list[Evidence], x: np.ndarray, model: dict) -> tuple[list[Evidence], float]:
+def judge(evidence: list[Evidence], x: np.ndarray, model: dict, z: np.ndarray | None = None
+          ) -> tuple[list[Evidence], float]:
     """(candidates best first, each scored with its share of the question's softmax over candidates;
-    the probability that the sources answer the question at all)."""
+    the probability that the sources answer the question at all); z: the candidates' interactions()."""
     if not evidence:
         return [], 0.0
-    logits = linear(x, model["rank"])
+    logits = rank_logits(x, z, model["rank"])
     p = np.exp(logits - logits.max())
     for ev, share in zip(evidence, p / p.sum()):
         ev.score = float(share)

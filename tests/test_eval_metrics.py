@@ -198,3 +198,25 @@ def test_the_threshold_is_the_median_of_several_splits_picks_and_its_rates_are_p
     pooled = split(0) + split(1) + split(2)
     assert found["out_of_fold"] == train_scorer.rates(pooled, sorted(picks)[1])
     assert found["out_of_fold"]["answerable"] == 120
+
+
+def test_the_ranker_learns_which_dimensions_of_question_and_sentence_vectors_mark_the_answer():
+    """Where the features cannot tell the answer from its neighbours but one dimension of the question and
+    sentence vectors' products can, the trained ranker puts the answer first through its interaction
+    weights; without the interactions (a collection embedded by another embedder) it is left to chance."""
+    import numpy as np
+    from evals.train_scorer import fit_ranker
+    from rag.evidence import FEATURES, rank_logits
+    rng = np.random.default_rng(0)
+
+    def question():
+        x, z = rng.normal(size=(8, len(FEATURES))), rng.normal(size=(8, 384)) * 0.05
+        answer = int(rng.integers(8))
+        z[answer, 3] += 1.0
+        return {"x": x, "z": z, "y": np.eye(8)[answer]}, answer
+    part = fit_ranker([question()[0] for _ in range(80)])
+    assert len(part["dims"]) == 384 and part["dims"][3] == max(part["dims"])
+    new = [question() for _ in range(50)]
+    first = [int(np.argmax(rank_logits(r["x"], r["z"], part))) == answer for r, answer in new]
+    blind = [int(np.argmax(rank_logits(r["x"], None, part))) == answer for r, answer in new]
+    assert sum(first) >= 45 and sum(blind) <= 20

@@ -23,7 +23,10 @@ _SUBSTITUTION = re.compile(r"^\s*\.\. \|([^|]+)\|\s+([\w:-]+)::\s*(.*)$")
 _DIRECTIVE = re.compile(r"^(\s*)\.\. (?:([\w:-]+)::.*|_[^:]+:.*|\|[^|]+\|.*|\S.*)?$")
 _ADMONITION = {"note", "warning", "tip", "important", "caution", "attention", "hint", "danger", "seealso",
                "deprecated", "versionadded", "versionchanged"}
-_CODE_DIRECTIVE = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "parsed-literal"}
+_CODE_DIRECTIVE = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "parsed-literal", "testcode",
+                   "testoutput", "ipython", "code-cell", "jupyter-execute"}   # Sphinx's doctest, IPython, MyST-NB
+_CONTAINER = {"topic", "sidebar", "container", "only", "admonition", "rubric", "tab", "tab-item", "card", "dropdown",
+              "epigraph", "pull-quote", "highlights", "compound", "centered"}   # text a reader sees, under its title
 _RST_INLINE = [(re.compile(r"(?<=\S)::\s*$"), ":"),                             # "text::" announces code
                (re.compile(r"\s*::\s*$"), ""),                                  # "text ::", a lone "::"
                (re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),   # :role:`text <target>`
@@ -58,7 +61,8 @@ def rst_substitutions(lines: list[str]) -> list[str]:
 
 def rst_directives(lines: list[str]) -> list[str]:
     """Explicit markup of a reStructuredText file: an admonition's body is dedented and labelled
-    ("Warning: ..."), a code directive keeps its body as code, other directives, targets and comments go."""
+    ("Warning: ..."), a code directive keeps its body as code, a container's body (a topic, sidebar, tab, ...)
+    stays text under its title, other directives (a toctree, an autoclass), targets and comments go."""
     out, i = [], 0
     while i < len(lines):
         m = _DIRECTIVE.match(lines[i])
@@ -83,6 +87,11 @@ def rst_directives(lines: list[str]) -> list[str]:
                            if arg or text else []) + [""]
         elif name in _CODE_DIRECTIVE:
             out += ["", " " * indent + "::"] + body     # "::" announces the literal block (and then goes)
+        elif name in _CONTAINER:      # the title (not "only"'s condition), then the body at the directive's indent
+            arg = lines[i].split("::", 1)[1].strip() if name != "only" else ""
+            cut = min((len(ln) - len(ln.lstrip()) for ln in body if ln.strip()), default=0)
+            out += [""] + ([" " * indent + arg, ""] if arg else []) + \
+                [" " * indent + ln[cut:] if ln.strip() else "" for ln in body] + [""]
         else:
             out.append("")
         i = j

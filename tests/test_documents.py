@@ -273,6 +273,23 @@ def test_restructuredtext_substitutions_are_replaced_and_badges_go(tmp_path):
     assert "|" not in doc.text.replace("| a | b |", "") and "Build Status" not in doc.text
 
 
+def test_restructuredtext_doctest_code_and_containers_keep_their_content(tmp_path):
+    """tenacity's guide (realdocs4) lost every example: Sphinx's ".. testcode::" was an unknown directive, and
+    unknown directives went with their bodies; a topic's or tab's text is what a reader sees too. A
+    ".. testsetup::" (hidden in the built docs) and a toctree still go."""
+    path = tmp_path / "guide.txt"
+    path.write_text("Guide\n=====\n\n.. testsetup::\n\n    import secret_setup\n\n"
+                    "Stop after seven attempts:\n\n.. testcode::\n\n    @retry(stop=stop_after_attempt(7))\n"
+                    "    def never_gives_up():\n        pass\n\n.. topic:: Waiting\n\n"
+                    "    Use ``wait_fixed`` to wait a fixed time between attempts.\n\n.. tab:: Linux\n\n"
+                    "   Install it with the package manager.\n\n.. toctree::\n\n   api\n", "utf-8")
+    doc = read(path)
+    assert "stop=stop_after_attempt(7)" in " ".join(blocks(doc, "code"))
+    assert "Use wait_fixed to wait a fixed time between attempts." in blocks(doc, "text")
+    assert "Install it with the package manager." in blocks(doc, "text")
+    assert "Waiting" in doc.text and "secret_setup" not in doc.text and "api" not in doc.text
+
+
 def test_restructuredtext_paragraph_with_a_wrapped_link_is_reflowed(tmp_path):
     """In reST a paragraph runs to the next blank line: a link whose URL wraps onto its own (over-long) line
     and a short line ending mid-sentence are wraps, so the link is rendered as its text (pytest-history.txt,

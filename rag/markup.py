@@ -52,6 +52,53 @@ class TextBuilder:
                 "paragraphs": [s for s, _, _ in self.blocks], **extra}
 
 
+# --- Sphinx directives, in reStructuredText (plaintext.rst_directives) and MyST Markdown (_myst) ----------
+
+ADMONITIONS = {"note", "warning", "tip", "important", "caution", "attention", "hint", "danger", "seealso",
+               "deprecated", "versionadded", "versionchanged"}
+CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "parsed-literal", "testcode",
+                   "testoutput", "ipython", "code-cell", "jupyter-execute"}   # Sphinx's doctest, IPython, MyST-NB
+CONTAINERS = {"topic", "sidebar", "container", "only", "admonition", "rubric", "epigraph", "pull-quote", "highlights",
+              "compound", "centered", "tab", "tab-set", "tab-item", "card", "dropdown", "grid", "grid-item",
+              "grid-item-card"}   # text a reader sees, under its title (docutils', Sphinx's, sphinx-design's)
+
+
+def admonition_head(name: str, arg: str) -> str:
+    """What an admonition's body follows: "Warning:", "See also: x", "New in version 2.1."."""
+    label = {"seealso": "See also", "versionadded": "New in version",
+             "versionchanged": "Changed in version"}.get(name, name.capitalize())
+    return f"{label} {arg}." if name.startswith("version") else f"{label}: {arg}".rstrip()
+
+
+_MYST_FENCE = re.compile(r"^(?P<f>:{3,}|`{3,})[ \t]*\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=f)[ \t]*$",
+                         re.M | re.S)
+_MYST_ROLE = re.compile(r"(?<![\w$])\{[\w:.-]+\}`([^`]*?)\s*(?:<[^>`]*>)?`")    # {doc}`text <target>`
+
+
+def _myst(source: str) -> str:
+    """MyST Markdown (Sphinx's directives and roles in Markdown): a directive fence (":::{tip}" or "```{note}",
+    closed by the same fence) is its label and body as ordinary Markdown, a code directive's a code block, any
+    other's (a toctree) goes; a role ({doc}`text <target>`) is its text."""
+    if "{" not in source:
+        return source
+
+    def fence(m: re.Match) -> str:
+        name, arg = m["name"].lower(), m["arg"].strip()
+        body = re.sub(r"\A(?:[ \t]*:[\w-]+:.*\n)+", "", m["body"])            # its options go
+        if name in CODE_DIRECTIVES:
+            return f"```\n{body}```"
+        if name in ADMONITIONS:
+            return f"{admonition_head(name, arg)}\n\n{body}"
+        if name in CONTAINERS:
+            return (f"{arg}\n\n" if arg and name != "only" else "") + body
+        return ""
+    for _ in range(4):        # a fence inside another (longer) one: the outer first, then what it held
+        source, n = _MYST_FENCE.subn(fence, source)
+        if not n:
+            break
+    return _MYST_ROLE.sub(r"\1", source)
+
+
 # --- Markdown: walk markdown-it's token stream --------------------------------------------------------
 
 _FRONT_MATTER = re.compile(r"\A(?:---|\+\+\+)[ \t]*\n.*?\n(?:---|\+\+\+|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
@@ -82,7 +129,7 @@ def render_markdown(source: str) -> dict:
     md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
     out = TextBuilder()
     kinds, cells, heading, in_cell = ["text"], [], False, False   # kinds[-1]: "item" inside a list item
-    for tok in md.parse(_admonitions(_FRONT_MATTER.sub("", source))):
+    for tok in md.parse(_admonitions(_myst(_FRONT_MATTER.sub("", source)))):
         t = tok.type
         if t == "list_item_open":
             kinds.append("item")

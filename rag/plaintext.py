@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .markup import TextBuilder
+from .markup import ADMONITIONS, CODE_DIRECTIVES, CONTAINERS, TextBuilder, admonition_head
 
 _ITEM = re.compile(r"^\s*(?:[-*+•◦▪‣]|\d{1,3}[.)]|[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]+(?=\S)")
 _LETTER_ITEM = re.compile(r"^\s*(?:[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]")
@@ -21,12 +21,6 @@ _END_PUNCT = re.compile(r"""[.!?:]["'”’)\]]*$""")
 _RST = re.compile(r"^\s*\.\. [\w:-]+::|``\S|`_(?!\w)|^\s*\.\. _[^:]+:|^\s*\.\. \|[^|]+\|\s+[\w:-]+::", re.M)
 _SUBSTITUTION = re.compile(r"^\s*\.\. \|([^|]+)\|\s+([\w:-]+)::\s*(.*)$")
 _DIRECTIVE = re.compile(r"^(\s*)\.\. (?:([\w:-]+)::.*|_[^:]+:.*|\|[^|]+\|.*|\S.*)?$")
-_ADMONITION = {"note", "warning", "tip", "important", "caution", "attention", "hint", "danger", "seealso",
-               "deprecated", "versionadded", "versionchanged"}
-_CODE_DIRECTIVE = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "parsed-literal", "testcode",
-                   "testoutput", "ipython", "code-cell", "jupyter-execute"}   # Sphinx's doctest, IPython, MyST-NB
-_CONTAINER = {"topic", "sidebar", "container", "only", "admonition", "rubric", "tab", "tab-item", "card", "dropdown",
-              "epigraph", "pull-quote", "highlights", "compound", "centered"}   # text a reader sees, under its title
 _RST_INLINE = [(re.compile(r"(?<=\S)::\s*$"), ":"),                             # "text::" announces code
                (re.compile(r"\s*::\s*$"), ""),                                  # "text ::", a lone "::"
                (re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),   # :role:`text <target>`
@@ -77,18 +71,16 @@ def rst_directives(lines: list[str]) -> list[str]:
         while j > i + 1 and not lines[j - 1].strip():
             j -= 1
         body = [ln for ln in lines[i + 1:j] if not re.match(r"^\s*:[\w-]+:", ln)]   # options go
-        if name in _ADMONITION:
+        arg = lines[i].split("::", 1)[1].strip() if "::" in lines[i] else ""
+        if name in ADMONITIONS:
             text = [" " * indent + ln.strip() for ln in body if ln.strip()]
-            label = {"seealso": "See also", "versionadded": "New in version",
-                     "versionchanged": "Changed in version"}.get(name, name.capitalize())
-            arg = lines[i].split("::", 1)[1].strip()
-            head = f"{label} {arg}." if name.startswith("version") else f"{label}: {arg}".rstrip()
+            head = admonition_head(name, arg)
             out += [""] + ([" " * indent + f"{head} " + (text[0].strip() if text else "")] + text[1:]
                            if arg or text else []) + [""]
-        elif name in _CODE_DIRECTIVE:
+        elif name in CODE_DIRECTIVES:
             out += ["", " " * indent + "::"] + body     # "::" announces the literal block (and then goes)
-        elif name in _CONTAINER:      # the title (not "only"'s condition), then the body at the directive's indent
-            arg = lines[i].split("::", 1)[1].strip() if name != "only" else ""
+        elif name in CONTAINERS:      # the title (not "only"'s condition), then the body at the directive's indent
+            arg = arg if name != "only" else ""
             cut = min((len(ln) - len(ln.lstrip()) for ln in body if ln.strip()), default=0)
             out += [""] + ([" " * indent + arg, ""] if arg else []) + \
                 [" " * indent + ln[cut:] if ln.strip() else "" for ln in body] + [""]

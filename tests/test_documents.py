@@ -106,6 +106,24 @@ def test_markdown_admonitions_are_text_not_code(tmp_path):
         [b for b in blocks(doc, "text") if not b.startswith("The library")]
 
 
+def test_myst_directives_and_roles_are_rendered_not_shown_raw(tmp_path):
+    """MyST Markdown (structlog's docs, realdocs4): ':::{tip}' showed raw, '```{note}' became a code block and
+    '{doc}`text <target>`' kept its role; a code directive stays code and a toctree goes."""
+    path = tmp_path / "why.md"
+    path.write_text("# Why\n\n:::{tip}\nMore advice is in the chapter on {doc}`logging-best-practices`.\n:::\n\n"
+                    "```{note}\n:class: dropdown\nBind pairs to {doc}`context variables <contextvars>`.\n```\n\n"
+                    "```{code-block} python\nlog.info(\"hello\")\n```\n\n::::{tab-set}\n:::{tab-item} Linux\n"
+                    "Install it with pip.\n:::\n::::\n\n```{toctree}\napi\n```\n\nA f-string `{name}` stays.\n", "utf-8")
+    doc = read(path)
+    assert "Tip:" in blocks(doc, "text") and "Note:" in blocks(doc, "text")
+    assert "More advice is in the chapter on logging-best-practices." in blocks(doc, "text")
+    assert "Bind pairs to context variables." in blocks(doc, "text")
+    assert blocks(doc, "code") == ['log.info("hello")']
+    assert "Install it with pip." in blocks(doc, "text") and "Linux" in blocks(doc, "text")
+    assert "A f-string {name} stays." in blocks(doc, "text")
+    assert ":::" not in doc.text and "{doc}" not in doc.text and "api" not in doc.text and "dropdown" not in doc.text
+
+
 def test_html_declared_latin1_is_decoded_and_rendered():
     assert b"caf\xe9" in (FORMATS / "cafe.html").read_bytes()          # really ISO-8859-1 on disk
     doc = read(FORMATS / "cafe.html")

@@ -70,6 +70,12 @@ def admonition_head(name: str, arg: str) -> str:
     return f"{label} {arg}." if name.startswith("version") else f"{label}: {arg}".rstrip()
 
 
+def role_text(text: str) -> str:
+    """What a Sphinx role shows: its text without a <target>; "~click.prompt" shows "prompt", "!x" shows "x"."""
+    text = text.strip()
+    return (text[1:].rsplit(".", 1)[-1] if text.startswith("~") else text).lstrip("!")
+
+
 _MYST_FENCE = re.compile(r"^(?P<f>:{3,}|`{3,})[ \t]*\{(?P<name>[\w:-]+)\}[ \t]*(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=f)[ \t]*$",
                          re.M | re.S)
 _MYST_ROLE = re.compile(r"(?<![\w$])\{[\w:.-]+\}`([^`]*?)\s*(?:<[^>`]*>)?`")    # {doc}`text <target>`
@@ -96,7 +102,7 @@ def _myst(source: str) -> str:
         source, n = _MYST_FENCE.subn(fence, source)
         if not n:
             break
-    return _MYST_ROLE.sub(r"\1", source)
+    return _MYST_ROLE.sub(lambda m: role_text(m[1]), source)
 
 
 # --- Markdown: walk markdown-it's token stream --------------------------------------------------------

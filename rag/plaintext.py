@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .markup import ADMONITIONS, CODE_DIRECTIVES, CONTAINERS, TextBuilder, admonition_head
+from .markup import ADMONITIONS, CODE_DIRECTIVES, CONTAINERS, TextBuilder, admonition_head, role_text
 
 _ITEM = re.compile(r"^\s*(?:[-*+•◦▪‣]|\d{1,3}[.)]|[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]+(?=\S)")
 _LETTER_ITEM = re.compile(r"^\s*(?:[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]")
@@ -23,7 +23,7 @@ _SUBSTITUTION = re.compile(r"^\s*\.\. \|([^|]+)\|\s+([\w:-]+)::\s*(.*)$")
 _DIRECTIVE = re.compile(r"^(\s*)\.\. (?:([\w:-]+)::.*|_[^:]+:.*|\|[^|]+\|.*|\S.*)?$")
 _RST_INLINE = [(re.compile(r"(?<=\S)::\s*$"), ":"),                             # "text::" announces code
                (re.compile(r"\s*::\s*$"), ""),                                  # "text ::", a lone "::"
-               (re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), r"\1"),   # :role:`text <target>`
+               (re.compile(r":[\w:+.-]+:`([^`<]*?)\s*(?:<[^>]*>)?`"), lambda m: role_text(m[1])),   # :role:`text <target>`
                (re.compile(r"``(.+?)``"), r"\1"),                                 # ``literal``
                (re.compile(r"`([^`<]+?)\s*<[^>]+>`__?"), r"\1"),                  # `text <url>`_
                (re.compile(r"`([^`]+)`(?:__?)?"), r"\1")]                          # `text`_, `interpreted`

@@ -111,13 +111,13 @@ def test_myst_directives_and_roles_are_rendered_not_shown_raw(tmp_path):
     '{doc}`text <target>`' kept its role; a code directive stays code and a toctree goes."""
     path = tmp_path / "why.md"
     path.write_text("# Why\n\n:::{tip}\nMore advice is in the chapter on {doc}`logging-best-practices`.\n:::\n\n"
-                    "```{note}\n:class: dropdown\nBind pairs to {doc}`context variables <contextvars>`.\n```\n\n"
+                    "```{note}\n:class: dropdown\nBind pairs to {doc}`context variables <contextvars>` with {func}`~structlog.bind`.\n```\n\n"
                     "```{code-block} python\nlog.info(\"hello\")\n```\n\n::::{tab-set}\n:::{tab-item} Linux\n"
                     "Install it with pip.\n:::\n::::\n\n```{toctree}\napi\n```\n\nA f-string `{name}` stays.\n", "utf-8")
     doc = read(path)
     assert "Tip:" in blocks(doc, "text") and "Note:" in blocks(doc, "text")
     assert "More advice is in the chapter on logging-best-practices." in blocks(doc, "text")
-    assert "Bind pairs to context variables." in blocks(doc, "text")
+    assert "Bind pairs to context variables with bind." in blocks(doc, "text")
     assert blocks(doc, "code") == ['log.info("hello")']
     assert "Install it with pip." in blocks(doc, "text") and "Linux" in blocks(doc, "text")
     assert "A f-string {name} stays." in blocks(doc, "text")
@@ -264,7 +264,7 @@ def test_definition_terms_and_release_lines_are_headings_key_values_are_not(tmp_
 def test_restructuredtext_in_a_txt_file_is_rendered(tmp_path):
     path = tmp_path / "usage.txt"
     path.write_text("Usage\n=====\n\n.. _usage:\n\nSet ``timeout`` (see `the guide <https://example.org/g>`_ and\n"
-                    ":func:`serve`) before starting.\n\n.. warning::\n    Never expose the ``admin`` port.\n\n"
+                    ":func:`~acme.serve`) before starting.\n\n.. warning::\n    Never expose the ``admin`` port.\n\n"
                     ".. versionadded:: 2.1\n\n.. code-block:: python\n\n    serve(app, timeout=30)\n\n"
                     ".. toctree::\n   :maxdepth: 2\n\n   intro\n", "utf-8")
     doc = read(path)

@@ -11,6 +11,8 @@ _ITEM = re.compile(r"^\s*(?:[-*+•◦▪‣]|\d{1,3}[.)]|[a-z][.)]|[A-Z]\)|\(\w
 _LETTER_ITEM = re.compile(r"^\s*(?:[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]")
 _NUMBERED_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[A-Z]\.|[IVX]{1,4}\.)[ \t]+[A-Z]")
 _UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,}|~{3,})\s*$")
+_UNDERLINE_REST = re.compile(r"^\s*([+^*#\"'`:._<>])\1{2,}\s*$")   # reST's other underlines ("1.2.2 (2024-05-25)" over
+                                                                  # "++++"), at least as long as their title
 _RULE = re.compile(r"^(?=[\s|+:=~-]*$).*?[-=~]{3}")   # only rule characters, 3+ dashes in a row (linear)
 _GAP = re.compile(r"(?<=[^\s.!?:;,]) {2,}(?=\S)")        # columns: 2+ spaces, not after a sentence's end
 _SHELL = re.compile(r"^\s*(?:\$ |sudo |pip3? |python3? |git |cd |npm |npx |yarn |curl |wget |make\b|docker |"
@@ -358,6 +360,8 @@ def _classify(lines: list[str], rst: bool = False) -> list[str]:
             kinds[i] = "rule"
         elif _UNDERLINE.match(ln):
             kinds[i] = "underline" if prev == "text" else "rule"
+        elif prev == "text" and _UNDERLINE_REST.match(ln) and len(ln.strip()) >= len(lines[i - 1].strip()):
+            kinds[i] = "underline"
         elif _ITEM.match(ln) and (not _LETTER_ITEM.match(ln) or prev in ("blank", "item")
                                   or lines[i - 1].rstrip().endswith(":")):
             kinds[i] = "item"

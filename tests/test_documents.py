@@ -468,6 +468,18 @@ def test_gnu_news_outline_headings():
         "section “Noteworthy changes in release 9.4 (2023-08-29) [stable] › Changes in behavior”"
 
 
+def test_restructuredtext_headings_underlined_with_any_punctuation(tmp_path):
+    """schedule's HISTORY (realdocs4) underlines its releases with "+": they were text, so "1.2.2 (2024-05-25)
+    ++++" ran into the items and no item sat under its release. An ellipsis under a line is no underline."""
+    path = tmp_path / "HISTORY.txt"
+    path.write_text("History\n-------\n\n1.2.2 (2024-05-25)\n++++++++++++++++++\n\n- Add support for python 3.12\n\n"
+                    "Usage\n*****\n\nHe paused\n...\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "heading") == ["History", "1.2.2 (2024-05-25)", "Usage"]
+    assert blocks(doc, "item") == ["Add support for python 3.12"]
+    assert "+++" not in doc.text and "***" not in doc.text and "He paused ..." in blocks(doc, "text")
+
+
 def test_a_changelogs_newest_release_is_a_heading_not_the_title(tmp_path):
     """The first line of a changelog ("Version 2.2.0") titles only its own section: as the document's title it
     would put that version beside every sentence of every release. An RST label is no title either."""

@@ -50,7 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SETS = [("evals/datasets/corpus_qa.jsonl", "corpus"),
               ("evals/datasets/realdocs_dev.jsonl", "evals/datasets/realdocs"),
               ("evals/datasets/realdocs2_dev.jsonl", "evals/datasets/realdocs2"),
-              ("evals/datasets/realdocs3_dev.jsonl", "evals/datasets/realdocs3")]
+              ("evals/datasets/realdocs3_dev.jsonl", "evals/datasets/realdocs3"),
+              ("evals/datasets/realdocs4_dev.jsonl", "evals/datasets/realdocs4")]
 MIN_GAP = 0.005   # with 0.01, few of ~670 out-of-fold values have such gaps, and the pick jumped past better cuts
 MAX_FALSE_REFUSALS = 0.10   # the threshold refuses at most this share of the answerable questions (out of fold;
                             # issue 9's target): past it, balanced accuracy still rises (refusing a wrong answer

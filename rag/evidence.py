@@ -78,8 +78,8 @@ ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
 _REASON = re.compile(r"\b(because|since|so that|in order to|due to|thus|therefore|hence|as a result|otherwise|"
                      r"which means|that way|causes?|intentional(ly)?|by design|designed|purpose|liability)\b", re.I)
 YESNO = re.compile(r"\s*(is|are|was|were|does|do|did|can|could|should|will|would|has|have|had|may|must)\b", re.I)
-POLAR = re.compile(r"\b(?:not|no|never|cannot|neither|nor|none|yes|only|always)\b|n't\b", re.I)   # what a yes/no
-                                                                                        # answer says
+POLAR = re.compile(r"\b(?:not|no|never|cannot|neither|nor|none|yes|only|always)\b|n't\b|\bnon-(?=\w)", re.I)   # what
+                                                                       # a yes/no answer says ("non-binding")
 _DATED = re.compile(r"\b(announc|publish|releas|sign|dat|writ|post|issu|launch|agree|form|unveil)\w*", re.I)
 FEATURES = ["cos", "cos_rel", "cover", "cover_ctx", "miss_idf", "miss_count", "name_miss", "num_miss", "extreme_miss",
             "typed", "type_ok", "type_head", "novelty", "words", "rank", "item", "code", "dateline", "cover_x_type",

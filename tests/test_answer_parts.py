@@ -317,6 +317,9 @@ def test_a_yes_no_question_marks_the_sentences_that_say_yes_or_no():
     for question, expected in (("Can Waitress terminate TLS?", {stated: 1.0, other: 0.0}),
                                ("Which protocols does Waitress serve?", {stated: 0.0, other: 0.0})):
         assert _feature("polar", question, [stated, other]) == expected
+    # a "non-" word says no too: "Is the agreement legally binding?" (the chat's example) by "non-binding"
+    stated = "The non-binding nature of the agreement provides flexibility."
+    assert _feature("polar", "Is the agreement legally binding?", [stated, other]) == {stated: 1.0, other: 0.0}
 
 
 @pytest.mark.parametrize("question,asked", [

@@ -61,7 +61,7 @@ _ENTITY = re.compile(r"\d[\w.,%:-]*|\"[^\"]+\"|“[^”]+”|" + _CODE.pattern +
 ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
     ("reason", re.compile(r"^\s*(why|how come)\b|\bwhat (is|was|'s) the (reason|point|rationale|motivation)\b|"
                           r"\bfor what reason\b", re.I)),
-    ("version", re.compile(r"^\s*((in|since|from|as of|starting with|until) )?(which|what)\b[^?]*\b(version|release)\b"
+    ("version", re.compile(r"^\s*((in|since|from|as of|starting with|until) )?(which|what)\b[^?]*\b(versions?|releases?)\b"
                            r"(?! control)", re.I)),
     ("date", re.compile(r"^\s*(when\b|since when|(in |on |by )?(what|which) (year|date|day|month|time)\b|how long ago)", re.I)),
     ("number", re.compile(r"\bhow (much|many|long|big|large|old|often|fast|far|high|low|small)\b|\bwhat (percentage|"
@@ -113,7 +113,7 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
     if kind == "reason":       # "why ...?": a sentence that gives a reason ("because", "so that", "by design")
         found = [m.group() for m in _REASON.finditer(sentence)]
     elif kind == "version":
-        found = re.findall(r"\bv?\d+(?:\.\d+)+\w*", sentence)
+        found = re.findall(r"\bv?\d+(?:\.\d+)+\w*|\bv\d+\b", sentence)      # "3.9", "v1"
     elif kind == "date":
         found = [m.group() for m in _DATE.finditer(sentence)]
         if re.match(r"\s*when (is|are|does|do|can|should|will|must)\b", q):   # "when is the hook called?":

@@ -138,9 +138,12 @@ def axe_violations(page) -> list[str]:
     bypass_csp=True): while one is, Gradio shows its output at opacity .2, which axe reads as low contrast (the
     sidebar's "Knowledge gaps" link, filled in by the page's load event, failed so on a loaded machine), nor
     while a component fades back in (its opacity is animated: the same link failed so again, with no event
-    pending)."""
+    pending), nor while any CSS transition or finite animation runs (it failed once more with every `.block` at
+    opacity 1)."""
     page.wait_for_function("() => !document.querySelector('.pending') && "
-                           "[...document.querySelectorAll('.block')].every(b => getComputedStyle(b).opacity === '1')")
+                           "[...document.querySelectorAll('.block')].every(b => getComputedStyle(b).opacity === '1') && "
+                           "document.getAnimations().every(a => a.playState !== 'running' || "
+                           "a.effect?.getComputedTiming().iterations === Infinity)")
     page.add_script_tag(path=str(AXE))
     found = page.evaluate("axe.run(document, {resultTypes: ['violations']})")["violations"]
     return [f"{v['id']}: {v['help']} {[n['target'] for n in v['nodes']][:3]}" for v in found

@@ -100,6 +100,7 @@ def test_candidates_skip_titles_keep_datelines_only_for_the_documents_date_and_b
     ("Why isn't Click built on argparse?", "reason"), ("What is the purpose of the salt?", None),
     ("What was the reason for the rename?", "reason"), ("Since which version is the flag accepted?", "version"),
     ("Which proxy server does the guide recommend?", "entity"), ("Under which licence is it released?", "entity"),
+    ("Which Python versions does it support?", "version"), ("Which releases were yanked?", "version"),
 ])
 def test_answer_types(question, kind):
     assert answer_type(question) == kind
@@ -113,6 +114,10 @@ def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
     assert not holds_type("name", "The annex was designed by an architect.", "Who designed the annex?")
     assert holds_type("code", "Pass --no-cache to skip it.", "Which option disables the cache?")
     assert holds_type("date", "It opened on 3 March 2024.", "When did it open?")
+    # "Which Python versions ...?" wants version numbers, not the project's description
+    assert holds_type("version", "It supports Python 3.9+ and PyPy.", "Which Python versions does it support?")
+    assert holds_type("version", "It accepts PROXY protocol v1 and v2.", "Which PROXY protocol versions work?")
+    assert not holds_type("version", "Bottle is a fast WSGI framework for Python.", "Which Python versions does it support?")
     # quoted and dotted names, signal-like constants and product names answer "which ..." questions
     assert holds_type("code", 'The usual extensions are ".rst" and ".txt".', "Which file extensions are used?")
     assert holds_type("code", "Send TTIN to the master process.", "Which signal adds a worker?")

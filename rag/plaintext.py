@@ -268,9 +268,15 @@ def _is_term(lines: list[str], kinds: list[str], i: int) -> bool:
     return _indent(lines[i + 1]) >= _indent(lines[i]) + 2 and not s.endswith((".", ",", ";", "!", "?"))
 
 
+def _caps(line: str) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    return len(letters) >= 3 and all(c.isupper() for c in letters)
+
+
 def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: bool) -> bool:
-    """Conservative: an ALL-CAPS line, the first line (a title), a numbered section title or a short line
-    standing alone before a long paragraph; never a line ending in punctuation."""
+    """Conservative: an ALL-CAPS line (not a wrapped line of a paragraph in capitals), the first line (a
+    title), a numbered section title or a short line standing alone before a long paragraph; never a line
+    ending in punctuation."""
     s = lines[i].strip()
     if _KEY_VALUE.match(s):                   # "Default: ``30``", "Command line: --bind": a value, not a title
         return False
@@ -289,9 +295,10 @@ def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: b
         return alone and len(s) <= 70 and after is not None and kinds[after] == "text" and before != "item"
     if kinds[i] != "text":
         return False
-    letters = [c for c in s if c.isalpha()]
-    if len(s) <= 70 and len(letters) >= 3 and all(c.isupper() for c in letters):
-        return True
+    if len(s) <= 70 and _caps(s):             # "NO WARRANTY", unless a line of a paragraph in capitals
+        return not any(0 <= j + 1 < len(lines) and kinds[j] == kinds[j + 1] == "text" and _caps(lines[j + 1])
+                       and _caps(lines[j]) and soft_break(lines[j].strip(), lines[j + 1], width or 70)
+                       for j in (i - 1, i))
     if first:                                 # a title line: alone, or clearly not wrapped into the next
         return after is not None and (alone or not width or len(s) < 0.7 * width)
     if alone and len(s) <= 70 and _VERSION_TITLE.match(s) and after is not None:   # a changelog's release

@@ -493,3 +493,21 @@ def test_a_changelogs_newest_release_is_a_heading_not_the_title(tmp_path):
     got = pdf_blocks(pages)
     headings = [got["text"][s:e] for s, e, kind in got["blocks"] if kind == "heading"]
     assert headings == ["Release History", "2.33.1 (2026-03-30)", "2.33.0 (2026-03-25)"]
+
+
+def test_a_paragraph_in_capitals_is_text_not_a_heading_per_line(tmp_path):
+    """The EPL-2.0's "5. NO WARRANTY" (realdocs5): each hard-wrapped line of its disclaimer in capitals was a
+    heading of its own. A run of capital lines that wraps is a paragraph; a short one standing alone a heading."""
+    path = tmp_path / "LICENSE"
+    path.write_text(
+        "Some Public License\n\nThe terms of this licence are set out in the sections below, one by one.\n\n"
+        "NO WARRANTY\n\n"
+        "EXCEPT AS EXPRESSLY SET FORTH IN THIS AGREEMENT, AND TO THE EXTENT\n"
+        "PERMITTED BY APPLICABLE LAW, THE PROGRAM IS PROVIDED ON AN \"AS IS\"\n"
+        "BASIS, WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, EITHER EXPRESS OR\n"
+        "IMPLIED. Each Recipient is solely responsible for determining the\n"
+        "appropriateness of using and distributing the Program.\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "heading") == ["Some Public License", "NO WARRANTY"]
+    assert blocks(doc, "text")[-1].startswith("EXCEPT AS EXPRESSLY SET FORTH IN THIS AGREEMENT, AND TO THE EXTENT "
+                                              "PERMITTED BY APPLICABLE LAW, THE PROGRAM IS PROVIDED ON AN")

@@ -1,5 +1,6 @@
 """Plain text as a reader sees it: hard-wrapped paragraphs reflowed; items, headings, table rows and code
-found by their layout."""
+found by their layout. An item's bullet goes; in a document with lettered items (a licence citing "Section
+2(a)(1)") every item keeps its letter or number."""
 from __future__ import annotations
 
 import re
@@ -7,8 +8,10 @@ from functools import lru_cache
 
 from .markup import ADMONITIONS, CODE_DIRECTIVES, CONTAINERS, TextBuilder, admonition_head, role_text
 
-_ITEM = re.compile(r"^\s*(?:[-*+•◦▪‣]|\d{1,3}[.)]|[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]+(?=\S)")
-_LETTER_ITEM = re.compile(r"^\s*(?:[a-z][.)]|[A-Z]\)|\(\w{1,3}\))[ \t]")
+_ROMAN = r"(?:i{1,3}|iv|vi{0,3}|ix|x)[.)]"     # CC BY 4.0's "ii. a copyright notice;", the EPL's "iii) does not ..."
+_ITEM = re.compile(rf"^\s*(?:[-*+•◦▪‣]|\d{{1,3}}[.)]|[a-z][.)]|{_ROMAN}|[A-Z]\)|\(\w{{1,3}}\))[ \t]+(?=\S)")
+_LETTER_ITEM = re.compile(rf"^\s*(?:[a-z][.)]|{_ROMAN}|[A-Z]\)|\(\w{{1,3}}\))[ \t]")
+_SECTION = re.compile(r"Section \d+ -- [A-Z].{0,80}")    # CC BY 4.0's "Section 2 -- Scope."
 _NUMBERED_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[A-Z]\.|[IVX]{1,4}\.)[ \t]+[A-Z]")
 _UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,}|~{3,})\s*$")
 _UNDERLINE_REST = re.compile(r"^\s*([+^*#\"'`:._<>])\1{2,}\s*$")   # reST's other underlines ("1.2.2 (2024-05-25)" over
@@ -111,16 +114,21 @@ def render_plain(source: str) -> dict:
     first = next((i for i, k in enumerate(kinds) if k != "blank"), 0)
     out, cur, cur_kind, item_ind = TextBuilder(rst_inline if rst else None), [], "text", 0
     number = ""    # the current item's number ("3."), when it is numbered
+    # lettered items (the EPL's "a)", "b)"; CC BY's "a.", "1.", "i."): the text cites them ("Section 2(a)(1)"), so
+    # each numbered or lettered item keeps its marker; a bullet never does
+    cited = sum(k == "item" and bool(_LETTER_ITEM.match(ln)) for ln, k in zip(lines, kinds)) >= 2
+    marker, letter_ind = "", None   # the current item's kept marker; the outermost lettered item's indent
 
     def flush() -> None:
         if cur:
             text = " ".join(cur)
             m = _RUN_IN.match(text) if cur_kind == "item" and number else None
-            if m and len(text[m.end():].split()) >= 5:     # "3. Grant of Patent License. Subject to ..."
+            nested = letter_ind is not None and item_ind > letter_ind   # CC BY's "3. Term." under "a. License grant."
+            if m and len(text[m.end():].split()) >= 5 and not nested:   # "3. Grant of Patent License. Subject to ..."
                 out.add(f"{number} {m.group(1)}", "heading")
                 out.add(text[m.end():], "text")
             else:
-                out.add(text, cur_kind)
+                out.add(f"{marker} {text}" if cur_kind == "item" and marker else text, cur_kind)
             cur.clear()
 
     i = 0
@@ -155,6 +163,9 @@ def render_plain(source: str) -> dict:
             m = _ITEM.match(ln)
             cur_kind, item_ind = "item", ind[i]
             number = m.group().strip() if re.match(r"\d+\.$", m.group().strip()) else ""
+            marker = m.group().strip() if cited and m.group().strip()[0] not in "-*+•◦▪‣" else ""
+            if _LETTER_ITEM.match(ln):
+                letter_ind = min(ind[i], letter_ind if letter_ind is not None else ind[i])
             cur.append(ln[m.end():])
         elif cur and (_rst_continues(ln, ind[i], cur_kind, item_ind) if rst
                       else soft_break(lines[i - 1].strip(), ln, width) if wrapped
@@ -164,8 +175,9 @@ def render_plain(source: str) -> dict:
             flush()
             if _is_heading(lines, kinds, i, width if wrapped else 0, i == first):
                 out.add(ln, "heading")
+                letter_ind = None
             else:
-                cur_kind = "text"
+                cur_kind, letter_ind = "text", None
                 cur.append(ln.strip())
         i += 1
     flush()
@@ -287,12 +299,16 @@ def _is_heading(lines: list[str], kinds: list[str], i: int, width: int, first: b
     after = next((j for j in range(i + 1, len(lines)) if kinds[j] != "blank"), None)
     if _DEBIAN_ENTRY.match(s):                # "frob (2.4-1) unstable; urgency=medium": a Debian changelog's
         return True                           # release
+    if _SECTION.fullmatch(s):
+        return alone and after is not None
     if _NUMBERED_CLAUSE.fullmatch(s):         # a licence's clause title, even after the last clause's items
         return alone and after is not None and kinds[after] == "text"
     if len(s) > 100 or s.endswith((".", ",", ";", ":", "!", "?")) or not (s[0].isupper() or s[0].isdigit()):
         return False
     if _NUMBERED_TITLE.match(s):              # "3. Installation", not the last of a list of short items
-        return alone and len(s) <= 70 and after is not None and kinds[after] == "text" and before != "item"
+        return alone and len(s) <= 70 and after is not None and before != "item" and (
+            kinds[after] == "text" or bool(_LETTER_ITEM.match(lines[after])))   # the EPL's "2. GRANT OF RIGHTS"
+                                                                                # over its "a)", "b)"
     if kinds[i] != "text":
         return False
     if len(s) <= 70 and _caps(s):             # "NO WARRANTY", unless a line of a paragraph in capitals

@@ -33,7 +33,13 @@ def segment_block(block: str, kind: str = "text") -> list[tuple[int, int]]:
         if len(block.split()) > CODE_UNIT_WORDS:
             return code_units(block)
         return [(len(block) - len(block.lstrip()), len(block.rstrip()))] if block.strip() else []
-    return segment(block)
+    spans = segment(block)
+    if kind == "item" and len(spans) > 1 and _MARKER.fullmatch(block[spans[0][0]:spans[0][1]]):
+        spans[:2] = [(spans[0][0], spans[1][1])]   # a licence's kept "d." starts its sentence ("d. Sections 1,
+    return spans                                    # 5, 6, 7, and 8 survive termination ...")
+
+
+_MARKER = re.compile(r"[a-z]\.|[ivx]{1,4}\.|\d{1,3}\.")   # an item's kept letter or number (plaintext.py)
 
 
 def code_units(block: str) -> list[tuple[int, int]]:

@@ -511,3 +511,34 @@ def test_a_paragraph_in_capitals_is_text_not_a_heading_per_line(tmp_path):
     assert blocks(doc, "heading") == ["Some Public License", "NO WARRANTY"]
     assert blocks(doc, "text")[-1].startswith("EXCEPT AS EXPRESSLY SET FORTH IN THIS AGREEMENT, AND TO THE EXTENT "
                                               "PERMITTED BY APPLICABLE LAW, THE PROGRAM IS PROVIDED ON AN")
+
+
+def test_a_licences_section_numbers_and_item_letters_stay_in_the_text(tmp_path):
+    """The EPL-2.0 and CC BY 4.0 (realdocs5) cite their parts ("Section 2(a)(1)"): "2. GRANT OF RIGHTS" over
+    its "a)" items was an item without its "2.", every "a)", "a.", "1." and "i." went, and CC BY's "3. Term." under
+    "a. License grant." became a heading as if it were section 3. A document with lettered items keeps every
+    item's letter or number (a bullet still goes); "Section 2 -- Scope." is a heading."""
+    from rag.text import segment_block
+    path = tmp_path / "LICENSE"
+    path.write_text(
+        "Some Public License\n\n1. DEFINITIONS\n\n\"Program\" means the Contributions Distributed in accordance\n"
+        "with this Agreement.\n\n2. GRANT OF RIGHTS\n\n"
+        "  a) Subject to the terms of this Agreement, each Contributor grants\n  Recipient a license.\n\n"
+        "  b) Each Contributor represents that it has rights:\n     i) changes to the Program, and\n"
+        "     ii) additions to the Program;\n\n"
+        "Section 3 -- Scope.\n\n  a. License grant.\n\n"
+        "       1. Subject to the terms and conditions of this Public License, you may share it.\n\n"
+        "       2. Term. The term of this Public License is specified in Section 6(a) below.\n\n"
+        "  b. Sections 1, 5, 6, 7, and 8 survive termination of this Public License.\n\n"
+        "  - a bullet\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "heading") == ["Some Public License", "1. DEFINITIONS", "2. GRANT OF RIGHTS",
+                                      "Section 3 -- Scope."]
+    items = blocks(doc, "item")
+    assert items == ["a) Subject to the terms of this Agreement, each Contributor grants Recipient a license.",
+                     "b) Each Contributor represents that it has rights:", "i) changes to the Program, and",
+                     "ii) additions to the Program;", "a. License grant.",
+                     "1. Subject to the terms and conditions of this Public License, you may share it.",
+                     "2. Term. The term of this Public License is specified in Section 6(a) below.",
+                     "b. Sections 1, 5, 6, 7, and 8 survive termination of this Public License.", "a bullet"]
+    assert [items[-2][s:e] for s, e in segment_block(items[-2], "item")] == [items[-2]]   # "b." is no sentence

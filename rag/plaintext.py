@@ -11,6 +11,7 @@ from .markup import ADMONITIONS, CODE_DIRECTIVES, CONTAINERS, TextBuilder, admon
 _ROMAN = r"(?:i{1,3}|iv|vi{0,3}|ix|x)[.)]"     # CC BY 4.0's "ii. a copyright notice;", the EPL's "iii) does not ..."
 _ITEM = re.compile(rf"^\s*(?:[-*+•◦▪‣]|\d{{1,3}}[.)]|[a-z][.)]|{_ROMAN}|[A-Z]\)|\(\w{{1,3}}\))[ \t]+(?=\S)")
 _LETTER_ITEM = re.compile(rf"^\s*(?:[a-z][.)]|{_ROMAN}|[A-Z]\)|\(\w{{1,3}}\))[ \t]")
+_NUMBER_ITEM = re.compile(r"^\s*\d{1,3}[.)][ \t]")
 _SECTION = re.compile(r"Section \d+ -- [A-Z].{0,80}")    # CC BY 4.0's "Section 2 -- Scope."
 _NUMBERED_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[A-Z]\.|[IVX]{1,4}\.)[ \t]+[A-Z]")
 _UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,}|~{3,})\s*$")
@@ -110,6 +111,12 @@ def render_plain(source: str) -> dict:
     prose = sorted(len(ln.strip()) for ln, k in zip(lines, kinds) if k in ("text", "item"))
     width = prose[int(0.9 * (len(prose) - 1))] if prose else 0
     wrapped = sum(n > 100 for n in prose) <= 0.05 * len(prose)   # else not hard-wrapped: a line is a block
+    for i in range(1, len(lines) if wrapped else 0):   # "... to only support Python" / "3. I dropped Python 2 ...":
+        prev = lines[i - 1].strip()                     # a number wrapped to the start of a line is no item
+        if (kinds[i] == "item" and kinds[i - 1] in ("text", "item") and _NUMBER_ITEM.match(lines[i])
+                and not _NUMBER_ITEM.match(prev) and not prev.endswith((".", ":", ";", "!", "?"))
+                and soft_break(prev, lines[i], width)):
+            kinds[i] = "text"
     ind = [_indent(ln) for ln in lines]
     first = next((i for i, k in enumerate(kinds) if k != "blank"), 0)
     out, cur, cur_kind, item_ind = TextBuilder(rst_inline if rst else None), [], "text", 0

@@ -542,3 +542,30 @@ def test_a_licences_section_numbers_and_item_letters_stay_in_the_text(tmp_path):
                      "2. Term. The term of this Public License is specified in Section 6(a) below.",
                      "b. Sections 1, 5, 6, 7, and 8 survive termination of this Public License.", "a bullet"]
     assert [items[-2][s:e] for s, e in segment_block(items[-2], "item")] == [items[-2]]   # "b." is no sentence
+
+
+def test_a_number_wrapped_to_the_start_of_a_line_is_no_list_item(tmp_path):
+    """Beautiful Soup's CHANGELOG (realdocs5): "... to only support Python" / "3. I dropped Python 2 support"
+    lost its "3." to an item and split the sentence. A "3." after prose that ends no sentence or clause is
+    wrapped text; after a sentence's end or a colon, or after an item "1.", it is an item."""
+    path = tmp_path / "CHANGELOG"
+    path.write_text(
+        "Changes\n\n* This is the first release of Beautiful Soup to only support Python\n"
+        "  3. I dropped Python 2 support to maintain support for newer versions\n  of setuptools.\n\n"
+        "This is the final release of Beautiful Soup to support Python\n"
+        "2. Beautiful Soup's official support for Python 2 ended on 01 January,\n"
+        "2021. In the Launchpad Git repository, the final revision is tagged.\n\n"
+        "* Modified some of the lxml tests to accommodate behavioral changes of:\n\n"
+        "  1. XML declarations and processing instructions in HTML documents\n"
+        "  are rewritten as comments and then they are kept as they were.\n"
+        "  2. Out-of-range numeric entities are replaced with a character.\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "item")[0] == ("This is the first release of Beautiful Soup to only support Python 3. I "
+                                      "dropped Python 2 support to maintain support for newer versions of "
+                                      "setuptools.")
+    assert ("This is the final release of Beautiful Soup to support Python 2. Beautiful Soup's official support "
+            "for Python 2 ended on 01 January, 2021. In the Launchpad Git repository, the final revision is "
+            "tagged.") in blocks(doc, "text")
+    assert blocks(doc, "item")[-2:] == ["XML declarations and processing instructions in HTML documents are "
+                                        "rewritten as comments and then they are kept as they were.",
+                                        "Out-of-range numeric entities are replaced with a character."]

@@ -146,6 +146,12 @@ def render_plain(source: str) -> dict:
             out.add(_OUTLINE.sub("", ln), "heading")
             i += 1
             continue
+        head = _marked_release(lines, i) if k in ("text", "item") else None
+        if head:                              # "= 4.12.0 (20230320)", "+ Version 0.30 (2023.09.06)"
+            flush()
+            out.add(head, "heading")
+            i += 1
+            continue
         if k == "code":
             j = i
             while j < len(lines) and kinds[j] == "code":
@@ -261,6 +267,7 @@ _FIELD = re.compile(r"^[A-Z][\w-]*:(?:\s|$)")   # a deb822 field: "Files: debian
 
 
 _RELEASE = re.compile(r"(?:(?:[\w-]+ ){0,4}(?:version|release) |[A-Za-z][\w.-]* )?v?\d+(?:\.\d+)+[\w.+-]*"
+                      r"(?: \"[^\"]{1,50}\")?"        # Beautiful Soup's '2.0.0 "Who cares for fish?" (20050410)'
                       r"(?:\s*(?:\(.{0,40}\)|[-–—:] .{0,40}|released .{0,40}))?(?: \[[\w -]{1,20}\])?", re.I)
 
 
@@ -269,6 +276,24 @@ def release_heading(line: str) -> bool:
     (2026-03-30)", "h11 0.16.0 (2025-04-23)", "Noteworthy changes in release 9.5 (2024-03-28) [stable]", a
     Debian entry)?"""
     return bool(_RELEASE.fullmatch(line.strip()) or _DEBIAN_ENTRY.match(line))
+
+
+# a release marked like an item or a title: Beautiful Soup's "= 4.12.0 (20230320)" ("= 3.2.0 =", "= Between 1.2
+# and 2.0 ="), pyelftools' and pycparser's "+ Version 0.30 (2023.09.06)"
+_MARKED_RELEASE = re.compile(r"^\s*(?:([-*+•])|=) (.+?)( =)?$")
+
+
+def _marked_release(lines: list[str], i: int) -> str | None:
+    """The title a line standing alone gives between "=" and " =", or the release it names after "=" or a
+    bullet (not a bare "- 3.9"), else None."""
+    m = _MARKED_RELEASE.match(lines[i])
+    alone = (i == 0 or not lines[i - 1].strip()) and (i + 1 == len(lines) or not lines[i + 1].strip())
+    if not m or not alone:
+        return None
+    bullet, title, closed = m.groups()
+    if bullet:
+        return title if " " in title and release_heading(title) else None
+    return title if closed or release_heading(title) else None
 
 
 _KEY_VALUE = re.compile(r"^\w[\w ]{0,24}:\s+(?=\S)(?=.*[\d`'\"<>=/-]|[a-z])")

@@ -569,3 +569,25 @@ def test_a_number_wrapped_to_the_start_of_a_line_is_no_list_item(tmp_path):
     assert blocks(doc, "item")[-2:] == ["XML declarations and processing instructions in HTML documents are "
                                         "rewritten as comments and then they are kept as they were.",
                                         "Out-of-range numeric entities are replaced with a character."]
+
+
+def test_changelog_releases_marked_with_equals_or_a_bullet_are_headings(tmp_path):
+    """Beautiful Soup's "= 4.12.0 (20230320)" and pyelftools' "+ Version 0.30 (2023.09.06)" (realdocs5) were text
+    and an item, so no entry sat under its release and "Which version added LoongArch support?" had no answer."""
+    from rag.chunking import locate
+    (tmp_path / "CHANGELOG").write_text(
+        "= 4.12.0 (20230320)\n\n* Introduced the .css property, which centralizes all access to\n"
+        "  the Soup Sieve API.\n\n= 3.2.0 =\n\nThe 3.1 series was an attempt to port to Python 3.\n\n"
+        "= 2.0.0 \"Who cares for fish?\" (20050410)\n\nBeautiful Soup version 2 is released.\n", "utf-8")
+    (tmp_path / "CHANGES").write_text(
+        "Changelog\n=========\n\n+ Version 0.30 (2023.09.06)\n\n  - LoongArch support (#470, #483)\n\n"
+        "+ Version 0.10 - Initial public release (2012.01.06)\n\n  - Supported versions:\n\n  - 3.9\n", "utf-8")
+    soup, elf = read(tmp_path / "CHANGELOG"), read(tmp_path / "CHANGES")
+    assert blocks(soup, "heading") == ["4.12.0 (20230320)", "3.2.0", '2.0.0 "Who cares for fish?" (20050410)']
+    assert soup.title == "CHANGELOG" and "=" not in soup.text
+    assert blocks(elf, "heading") == ["Changelog", "Version 0.30 (2023.09.06)",
+                                      "Version 0.10 - Initial public release (2012.01.06)"]
+    assert blocks(elf, "item")[-1] == "3.9"
+    assert locate(elf, elf.text.index("LoongArch")) == "section “Version 0.30 (2023.09.06)”"
+    from rag.plaintext import release_heading
+    assert all(release_heading(h) for h in blocks(soup, "heading") + blocks(elf, "heading")[1:])

@@ -12,6 +12,7 @@ _ROMAN = r"(?:i{1,3}|iv|vi{0,3}|ix|x)[.)]"     # CC BY 4.0's "ii. a copyright no
 _ITEM = re.compile(rf"^\s*(?:[-*+•◦▪‣]|\d{{1,3}}[.)]|[a-z][.)]|{_ROMAN}|[A-Z]\)|\(\w{{1,3}}\))[ \t]+(?=\S)")
 _LETTER_ITEM = re.compile(rf"^\s*(?:[a-z][.)]|{_ROMAN}|[A-Z]\)|\(\w{{1,3}}\))[ \t]")
 _NUMBER_ITEM = re.compile(r"^\s*\d{1,3}[.)][ \t]")
+_OPTION = re.compile(r"^\s*--?\w[\w-]*(?:[ =,]+[\w{}-]+)* {2,}(?=\S)")   # "--prefix PREFIX   Add an ..."
 _SECTION = re.compile(r"Section \d+ -- [A-Z].{0,80}")    # CC BY 4.0's "Section 2 -- Scope."
 _NUMBERED_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[A-Z]\.|[IVX]{1,4}\.)[ \t]+[A-Z]")
 _UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,}|~{3,})\s*$")
@@ -181,7 +182,7 @@ def render_plain(source: str) -> dict:
                 letter_ind = min(ind[i], letter_ind if letter_ind is not None else ind[i])
             cur.append(ln[m.end():])
         elif cur and (_rst_continues(ln, ind[i], cur_kind, item_ind) if rst
-                      else soft_break(lines[i - 1].strip(), ln, width) if wrapped
+                      else soft_break(lines[i - 1].strip(), ln, width) and not _OPTION.match(ln) if wrapped
                       else cur_kind == "item" and ind[i] > item_ind):
             cur.append(ln.strip())
         else:
@@ -401,6 +402,8 @@ def _classify(lines: list[str], rst: bool = False) -> list[str]:
     for i in range(n):                        # table rows: 2+ neighbouring lines with aligned column gaps
         if kinds[i] or ("|" not in lines[i] and "  " not in lines[i]) or _RULE.match(lines[i]):
             continue                          # (no "|" and no gap: never a row; the common case, checked first)
+        if _OPTION.match(lines[i]):           # a --help's "--insert   Insert the data ...": an option and its
+            continue                          # description (csvkit's csvsql.txt), no table
         for j in (i - 1, i + 1, i - 2, i + 2):
             step = 1 if j > i else -1
             if 0 <= j < n and (abs(j - i) == 1 or _RULE.match(lines[i + step])) and _same_table(lines[i], lines[j]):

@@ -591,3 +591,23 @@ def test_changelog_releases_marked_with_equals_or_a_bullet_are_headings(tmp_path
     assert locate(elf, elf.text.index("LoongArch")) == "section “Version 0.30 (2023.09.06)”"
     from rag.plaintext import release_heading
     assert all(release_heading(h) for h in blocks(soup, "heading") + blocks(elf, "heading")[1:])
+
+
+def test_options_of_a_help_text_are_paragraphs_not_table_rows(tmp_path):
+    """csvkit's csvsql.txt (realdocs5, a man page): "--insert   Insert the data ..." over "--prefix PREFIX   Add
+    an expression ..., like" were table rows, and "OR IGNORE or OR REPLACE." was cut from its option. Each option
+    with its description is a paragraph of its own."""
+    path = tmp_path / "csvsql.txt"
+    path.write_text(
+        "NAME\n       csvsql - csvsql Documentation\n\nDESCRIPTION\n"
+        "       Generate SQL statements for a CSV file or execute those statements\n"
+        "       directly on a database. In the latter case supports both creating\n       tables.\n\n"
+        "          optional arguments:\n"
+        "            --insert              Insert the data into the table. Requires --db.\n"
+        "            --prefix PREFIX       Add an expression following the INSERT keyword, like\n"
+        "                                  OR IGNORE or OR REPLACE.\n", "utf-8")
+    doc = read(path)
+    assert not blocks(doc, "row")
+    assert blocks(doc, "text")[-2:] == ["--insert Insert the data into the table. Requires --db.",
+                                        "--prefix PREFIX Add an expression following the INSERT keyword, like OR "
+                                        "IGNORE or OR REPLACE."]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import takewhile as _takewhile
 
 from .markup import ADMONITIONS, CODE_DIRECTIVES, CONTAINERS, TextBuilder, admonition_head, role_text
 
@@ -13,6 +14,8 @@ _ITEM = re.compile(rf"^\s*(?:[-*+•◦▪‣]|\d{{1,3}}[.)]|[a-z][.)]|{_ROMAN}|
 _LETTER_ITEM = re.compile(rf"^\s*(?:[a-z][.)]|{_ROMAN}|[A-Z]\)|\(\w{{1,3}}\))[ \t]")
 _NUMBER_ITEM = re.compile(r"^\s*\d{1,3}[.)][ \t]")
 _OPTION = re.compile(r"^\s*--?\w[\w-]*(?:[ =,]+[\w{}-]+)* {2,}(?=\S)")   # "--prefix PREFIX   Add an ..."
+# indented or centred prose in capitals, no code: the GPL's "NO WARRANTY", the EPL-2.0's opening paragraph
+_CAPS_LINE = re.compile(r"[A-Z0-9 ,.;'\"()&!?-]+")
 _SECTION = re.compile(r"Section \d+ -- [A-Z].{0,80}")    # CC BY 4.0's "Section 2 -- Scope."
 _NUMBERED_TITLE = re.compile(r"^(?:\d{1,2}(?:\.\d{1,2})*\.?|[A-Z]\.|[IVX]{1,4}\.)[ \t]+[A-Z]")
 _UNDERLINE = re.compile(r"^\s*(?:={3,}|-{3,}|~{3,})\s*$")
@@ -380,7 +383,9 @@ def _classify(lines: list[str], rst: bool = False) -> list[str]:
         prev = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
         after_blank = i > 0 and kinds[i - 1] == "blank"
         opens = prev.endswith(":") or (lines[i].lstrip().startswith(">>>") if rst else after_blank)
-        if ind[i] >= ref + 4 and opens and not _ITEM.match(lines[i]):
+        if ind[i] >= ref + 4 and opens and not _ITEM.match(lines[i]) and (prev.endswith(":") or not all(
+                _caps(ln) and " " in ln.strip() and _CAPS_LINE.fullmatch(ln.strip())   # 2+ words ("ACCEPT", a
+                for ln in _takewhile(str.strip, lines[i:i + 50]))):                       # button, stays code)
             j = i
             while j < n and not marker[j] and (kinds[j] == "blank" or ind[j] >= ref + 4):
                 j += 1

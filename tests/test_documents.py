@@ -611,3 +611,26 @@ def test_options_of_a_help_text_are_paragraphs_not_table_rows(tmp_path):
     assert blocks(doc, "text")[-2:] == ["--insert Insert the data into the table. Requires --db.",
                                         "--prefix PREFIX Add an expression following the INSERT keyword, like OR "
                                         "IGNORE or OR REPLACE."]
+
+
+def test_indented_prose_in_capitals_is_no_code(tmp_path):
+    """A licence centres its titles ("NO WARRANTY" in the GPL) and the EPL-2.0 (realdocs5) indents its opening
+    paragraph in capitals: indented 4+ after a blank line, both were code. Prose in capitals is a heading or
+    text; a one-word line ("ACCEPT", Python's LICENSE) or anything after a colon stays code."""
+    path = tmp_path / "COPYING"
+    path.write_text(
+        "Eclipse Public License - v 2.0\n\n"
+        "    THE ACCOMPANYING PROGRAM IS PROVIDED UNDER THE TERMS OF THIS ECLIPSE\n"
+        "    PUBLIC LICENSE (\"AGREEMENT\"). ANY USE, REPRODUCTION OR DISTRIBUTION\n"
+        "    OF THE PROGRAM CONSTITUTES RECIPIENT'S ACCEPTANCE OF THIS AGREEMENT.\n\n"
+        "These requirements apply to the modified work as a whole, not to the separate sections of it.\n\n"
+        "\t\t\t    NO WARRANTY\n\n"
+        "  11. BECAUSE THE PROGRAM IS LICENSED FREE OF CHARGE, THERE IS NO WARRANTY\n"
+        "FOR THE PROGRAM, TO THE EXTENT PERMITTED BY APPLICABLE LAW.\n\n"
+        "                        ACCEPT\n\nRun this:\n\n        SELECT NAME FROM USERS\n", "utf-8")
+    doc = read(path)
+    assert blocks(doc, "heading") == ["Eclipse Public License - v 2.0", "NO WARRANTY"]
+    assert blocks(doc, "text")[0] == ("THE ACCOMPANYING PROGRAM IS PROVIDED UNDER THE TERMS OF THIS ECLIPSE PUBLIC "
+                                      "LICENSE (\"AGREEMENT\"). ANY USE, REPRODUCTION OR DISTRIBUTION OF THE PROGRAM "
+                                      "CONSTITUTES RECIPIENT'S ACCEPTANCE OF THIS AGREEMENT.")
+    assert blocks(doc, "code") == ["ACCEPT", "SELECT NAME FROM USERS"]

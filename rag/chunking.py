@@ -16,7 +16,8 @@ MIN_WORDS = 2           # shorter units are never answer candidates
 MAX_UNIT_CHARS = 20_000  # a longer block is segmented in windows of at most this size (no unit is longer)
 MAX_WORD_CHARS = 50     # longer "words" (no spaces: base64, URLs, CJK) are cut for counting and splitting
 _DATELINE = re.compile(rf"^(\w+day,? )?(({MONTHS})\.? \d{{1,2}},? \d{{4}}|\d{{1,2}} ({MONTHS}) \d{{4}}|\d{{4}}-\d\d-\d\d)"
-                       rf"\b|^(by|updated|published|posted)\b", re.I)
+                       rf"\b|^(?:by (?-i:[A-Z])|(?:updated|published|posted)(?: on)?:? +(?=\d|(?-i:{MONTHS})))", re.I)
+                       # a byline or "Updated 3 March 2025"; not TweetNaCl's "Updated documentation and typings."
 
 
 @lru_cache(maxsize=1)

@@ -29,7 +29,7 @@ import numpy as np
 
 from .chunking import is_candidate
 from .plaintext import release_heading
-from .text import MONTHS, bm25_tokens, clean_sentence
+from .text import MONTHS, bm25_tokens, clean_sentence, source_words
 from .types import Evidence, Hit, Passage
 
 SCORER_PATH = Path(__file__).with_name("scorer.json")
@@ -47,8 +47,11 @@ DESCRIPTION = 3   # sentences of an option's description a "Default: 30" below i
 SHORT = 4    # a sentence shorter than this, or one opening with a reference back ("It", "These"), brings the
              # previous sentence of its block along
 
-_DATE = re.compile(rf"\b((\d{{1,2}} )?({MONTHS})( \d{{1,2}})?,? )?(1[89]\d\d|20\d\d)\b|\b({MONTHS}|Monday|Tuesday|"
-                   r"Wednesday|Thursday|Friday|Saturday|Sunday)\b|\b\d{4}-\d\d-\d\d\b", re.I)
+_MONTH = rf"(?-i:{MONTHS}|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?(?= \d))"   # capitalised: "this may
+                                                                                    # contain ..." holds no date
+_DATE = re.compile(rf"\b((\d{{1,2}} )?{_MONTH}( \d{{1,2}})?,? )?(1[89]\d\d|20\d\d)\b|\b({_MONTH}|Monday|Tuesday|"
+                   r"Wednesday|Thursday|Friday|Saturday|Sunday)\b|\b\d{4}-\d\d-\d\d\b|"
+                   r"\b(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\b", re.I)   # and Beautiful Soup's "(20230320)"
 _NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|hundred|"
                      r"thousand|million|billion|dozen|half|double|twice)\b", re.I)
 _CODE = re.compile(r"`[^`]+`|(?<!\w)(?:--?[a-zA-Z][\w-]*|[A-Za-z_][\w]*(?:[._/:=][\w*]+)+\(?\)?|[A-Z][A-Z0-9]*_[A-Z0-9_]+|"
@@ -57,13 +60,27 @@ _DURATION = re.compile(r"\b(?:perpetual|permanent(?:ly)?|forever|indefinite(?:ly
 _CONDITION = re.compile(r"\b(?:when|whenever|if|after|before|once|as soon as|until|as of|upon|during)\b", re.I)
 _QUOTED = re.compile(r"\"([^\"]{1,40})\"|“([^”]{1,40})”|'([^'\s]{1,40})'")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w&'’-]*[A-Za-z]")
+_WORD = r"[A-Z][a-z\u00df-\u024f'’]+(?:-[a-z\u00df-\u024f]+)*\b(?!-)"   # capitalised, no capital inside: not
+                                                                            # "WheelFile", "Content-Length"
+_PERSON = re.compile(rf"\b{_WORD}(?:\s+(?:[A-Z]\.\s*)*(?:(?:van|von|de|der|da|di|le) )?{_WORD})+|"
+                     rf"\b(?:by|from|thanks to|to|with|and|of)\s+{_WORD}|@[A-Za-z][\w-]+|[\w.+-]+@[\w-]+\.\w+|"
+                     rf"\({_WORD}\)")   # who a "who" question asks for: "Tomasz Kłoczko", "by Armin", "@hynek",
+                                         # an e-mail address; not "Missing RECORD"
+_NOTICE = re.compile(r"(?i)(?:copyright|©|\(c\)):?(?:\s*(?:\(c\)|©))?\s*(?:[\d\s,–-]*\d{4})[,.]?\s+\w[^\n]{2,}")
+_ITEM_VERB = re.compile(r"(?i)(add|fix|remov|reject|improv|updat|support|deprecat|drop|use|make|allow|chang|return|"
+                        r"rais|mov|renam|replac|bump|document|avoid|ensur|handl|prevent|restor|revert|switch|correct|"
+                        r"implement|introduc|enabl|disabl|accept|requir|creat|convert|extend|includ|new|initial)"
+                        r"(e|es|s|d|ed|ing)?\b")   # a changelog item's first word ("Add Python 3.12 support")
+_REFERENCE = re.compile(r"(?:#|\b(?:gh|GH|bpo|PR|pr|issue|pull)[- ]?#?)\d+|\(\d+\)|(?<=[a-z]\.\s)\d+\s*$")   # "#178",
+                                                    # "GH-123", a changelog item's trailing issue "... striptags. 521"
 _ENTITY = re.compile(r"\d[\w.,%:-]*|\"[^\"]+\"|“[^”]+”|" + _CODE.pattern + r"|(?<!^)\b[A-Z][\w'’-]*[A-Za-z0-9]")
 ANSWER_TYPES = [   # (question pattern, what a sentence must hold)
     ("reason", re.compile(r"^\s*(why|how come)\b|\bwhat (is|was|'s) the (reason|point|rationale|motivation)\b|"
                           r"\bfor what reason\b", re.I)),
+    ("date", re.compile(r"^\s*(when\b|since when|(in |on |by )?(what|which) (year|date|day|month|time)\b|how long ago)", re.I)),
+    ("email", re.compile(r"^\s*(what|which)\b[^?]*\be-?mail\b", re.I)),   # "What is Devi Mandiri's email address?"
     ("version", re.compile(r"^\s*((in|since|from|as of|starting with|until) )?(which|what)\b[^?]*\b(versions?|releases?)\b"
                            r"(?! control)", re.I)),
-    ("date", re.compile(r"^\s*(when\b|since when|(in |on |by )?(what|which) (year|date|day|month|time)\b|how long ago)", re.I)),
     ("number", re.compile(r"\bhow (much|many|long|big|large|old|often|fast|far|high|low|small)\b|\bwhat (percentage|"
                           r"proportion|share|amount|number|size|port|version|limit)\b|\b(default|maximum|minimum|max|"
                           r"min) (value|size|number|length|timeout|limit)\b", re.I)),
@@ -112,6 +129,8 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
     q = question.lower()
     if kind == "reason":       # "why ...?": a sentence that gives a reason ("because", "so that", "by design")
         found = [m.group() for m in _REASON.finditer(sentence)]
+    elif kind == "email":
+        found = re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", sentence)
     elif kind == "version":
         found = re.findall(r"\bv?\d+(?:\.\d+)+\w*|\bv\d+\b", sentence)      # "3.9", "v1"
     elif kind == "date":
@@ -119,14 +138,20 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
         if re.match(r"\s*when (is|are|does|do|can|should|will|must)\b", q):   # "when is the hook called?":
             found += _CONDITION.findall(sentence)                               # "after the request ends"
     elif kind == "number":
-        found = [m.group() for m in re.finditer(r"\S*\d\S*", _DATE.sub(" ", sentence))] or \
-                [m.group() for m in _NUMBER.finditer(_DATE.sub(" ", sentence))]
+        bare = _DATE.sub(" ", _REFERENCE.sub(" ", sentence))     # an issue's number is no quantity
+        found = [m.group() for m in re.finditer(r"\S*\d\S*", bare)] or [m.group() for m in _NUMBER.finditer(bare)]
         if "how long" in q:       # a duration in words: "a perpetual licence", "until the file is closed"
             found += _DURATION.findall(sentence)
     elif kind in ("code", "entity"):   # code-like tokens, quoted or dotted names (".rst"), signals, constants (TTIN),
         found = [m.group() for m in _CODE.finditer(sentence)] + [m.group() for m in _QUOTED.finditer(sentence)] + \
                 re.findall(r"(?<![\w.])\.\w+|\b[A-Z][A-Z0-9]{2,}\b", sentence) + \
                 [m.group() for m in _NAME.finditer(sentence)]     # and names: "the Pygments package"
+    elif re.match(r"\s*(who|whom|whose)\b", q) and "copyright" in q:   # a notice: "Copyright 2020 The Open Sans
+        found = _NOTICE.findall(sentence)                                 # Project Authors", not the licence's
+                                                                          # '"Copyright Holder" means ...'
+    elif re.match(r"\s*(who|whom|whose)\b", q):   # a person or body: two capitalised words, "by Armin", "@hynek"
+        found = [m.group().split()[-1] if m.group()[0].islower() else m.group() for m in _PERSON.finditer(sentence)
+                 if m.start() > 0 or not _ITEM_VERB.match(m.group())]
     else:   # name, place: a capitalised word past the first, or a path/URL for places
         found = [m.group() for m in _NAME.finditer(sentence)]
         if kind == "place":
@@ -316,11 +341,11 @@ def _bring_along(ev: Evidence, shown: list[str]) -> None:
 
 def context_text(ev: Evidence) -> str:
     """The sentence's surroundings that may carry the question's terms: its file name, title, section
-    heading, and the sentences before and after it."""
+    heading, and the sentences before and after it (a dateline: its whole chunk)."""
     c = ev.hit.chunk
-    parts = [c.source.rsplit("/", 1)[-1], c.title or "", ev.heading]
-    if ev.kind == "dateline":          # a dateline dates the whole document, not its neighbours
-        return " ".join(parts)
+    parts = [source_words(c.source), c.title or "", ev.heading]
+    if ev.kind == "dateline":          # a dateline dates the whole document: what its opening (the chunk) is
+        return " ".join(parts + [c.text])   # about ("When was the MoU signed?": "... MoU signed by ...")
     for k in (ev.index - 1, ev.index + 1):
         if 0 <= k < len(c.sentences):
             s, e, _ = c.sentences[k]
@@ -410,7 +435,7 @@ def _document_misses(terms: list[str], evidence: list[Evidence]) -> list[float]:
     folder of many products' files, "When was pyflakes 3.0.0 released?" is not answered by pytest's
     history, however well its sentence matches the rest."""
     docs = {ev.hit.chunk.doc_id: ev.hit.chunk for ev in evidence}
-    names = dict(zip(docs, map(set, bm25_tokens([f"{c.source.rsplit('/', 1)[-1]} {c.title or ''}"
+    names = dict(zip(docs, map(set, bm25_tokens([f"{source_words(c.source)} {c.title or ''}"
                                                  for c in docs.values()]))))
     asked = [t for t in terms if any(t in n for n in names.values())]
     if not asked:

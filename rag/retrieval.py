@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .text import bm25_tokens, index_text
+from .text import bm25_tokens, index_text, source_words
 from .types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 MODES = ("hybrid", "dense", "bm25")
-CACHE_FORMAT = 4   # bump when BM25Side or the tokenisation changes
+CACHE_FORMAT = 5   # bump when BM25Side or the tokenisation changes
 DENSE_ONLY = ("This server is still preparing its keyword index of the collection, so this answer comes from "
               "meaning-based search alone.")
 
@@ -68,7 +68,8 @@ class BM25Side:
 
         k1, b = (settings.bm25_k1, settings.bm25_b) if settings is not None else (1.5, 0.75)
         model = bm25s.BM25(k1=k1, b=b)
-        model.index(bm25_tokens([index_text(c, settings) for c in chunks]), show_progress=False)
+        model.index(bm25_tokens([f"{source_words(c.source)}\n{index_text(c, settings)}" for c in chunks]),
+                    show_progress=False)
         s = model.scores
         columns = len(s["indptr"]) - 1      # bm25s' vocabulary may also hold "" (a chunk with no tokens), columnless
         vocab = {t: i for t, i in model.vocab_dict.items() if i < columns}

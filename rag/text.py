@@ -123,6 +123,13 @@ def bm25_tokens(texts: list[str]) -> list[list[str]]:
     return [[stem(t) for t in _SPLIT(text.lower()) if t not in stop] for text in texts]
 
 
+def source_words(source: str) -> str:
+    """The words of a document's file name and folder ("tweetnacl/LICENSE" -> "tweetnacl LICENSE"): BM25 also
+    indexes them with every chunk, as a person searching for "TweetNaCl's licence" finds the file named so
+    though its text never names the product."""
+    return " ".join(re.split(r"[-_./\\\s]+", "/".join(source.replace("\\", "/").split("/")[-2:]))).strip()
+
+
 def index_text(chunk, settings=None) -> str:
     """What is embedded and BM25-indexed for a chunk: its text, after the document title unless the
     chunk already starts with it (or settings.index_title is off). The stored span stays chunk.text."""

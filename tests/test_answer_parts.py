@@ -7,7 +7,7 @@ import pytest
 from rag.answer import REFUSAL, compose
 from rag.generator import Extractive, select
 from rag.verify import Checker
-from rag.chunking import chunk_document
+from rag.chunking import chunk_document, units
 from rag.conversation import is_follow_up, resolve
 from rag.evidence import answer_type, candidates, entities, holds_type
 from rag.settings import Settings
@@ -64,6 +64,16 @@ def test_title_and_dateline_are_marked_and_sentences_stay_in_their_block():
     assert all("\n" not in chunk.text[s - chunk.start:e - chunk.start] for s, e, _ in chunk.sentences)
 
 
+@pytest.mark.parametrize("block, dateline", [
+    ("Updated 3 March 2025", True), ("Published: July 22, 2025", True), ("By Jane Doe", True),
+    ("Updated documentation and typings.", False), ("by default it is off.", False),
+])
+def test_a_dateline_is_a_date_or_a_byline(block, dateline):
+    text = f"Notes\n\n{block}\n\nThe annex has room for 40,000 books and opens daily.\n"
+    kinds = {text[s:e]: k for s, e, k in units(doc(text, title="Notes"))}
+    assert (kinds[block] == "dateline") is dateline
+
+
 def hits_of(document):
     return [Hit(chunk=c, score=1.0, rank=i) for i, c in enumerate(chunk_document(document), start=1)]
 
@@ -101,6 +111,8 @@ def test_candidates_skip_titles_keep_datelines_only_for_the_documents_date_and_b
     ("What was the reason for the rename?", "reason"), ("Since which version is the flag accepted?", "version"),
     ("Which proxy server does the guide recommend?", "entity"), ("Under which licence is it released?", "entity"),
     ("Which Python versions does it support?", "version"), ("Which releases were yanked?", "version"),
+    ("In what year was the Eclipse Public License version 2.0 published?", "date"),
+    ("What is Devi Mandiri's email address?", "email"),
 ])
 def test_answer_types(question, kind):
     assert answer_type(question) == kind
@@ -118,6 +130,34 @@ def test_a_sentence_holds_the_asked_for_thing_only_if_the_question_lacks_it():
     assert holds_type("version", "It supports Python 3.9+ and PyPy.", "Which Python versions does it support?")
     assert holds_type("version", "It accepts PROXY protocol v1 and v2.", "Which PROXY protocol versions work?")
     assert not holds_type("version", "Bottle is a fast WSGI framework for Python.", "Which Python versions does it support?")
+    # "may" is a verb, not May: the urllib3 changelog's "This may contain minor breaking changes" dates nothing
+    released = "On what date was urllib3 2.0 released?"
+    assert not holds_type("date", "Added support for urllib3 2.0. This may contain minor breaking changes.", released)
+    assert holds_type("date", "urllib3 2.0 was released on May 4, 2023.", released)
+    assert holds_type("date", "2.0.0 (Jan 5 2023)", released)
+    assert holds_type("date", "4.12.0 (20230320)", "When was 4.12.0 released?")
+    # an issue's number is no quantity ("Improve performance of striptags. 521" in MarkupSafe's changes)
+    faster = "How much faster is striptags?"
+    assert not holds_type("number", "Improve performance of striptags. 521", faster)
+    assert not holds_type("number", "Improve performance of striptags (#521).", faster)
+    assert holds_type("number", "striptags is 3 times faster (#521).", faster)
+    # "who" wants a person or a body, not any capitalised word: a changelog item names code and its verb
+    who = "Who reported the Missing RECORD file bug?"
+    assert not holds_type("name", "Fixed WheelFile raising Missing RECORD file (e.g. Django-3.2.5.whl)", who)
+    assert not holds_type("name", "Add Python 3.12 support.", who)
+    assert not holds_type("name", "Reject Content-Lengths >= 1 zettabyte (#178)", who)
+    for by in ("Reported by Tomasz Kłoczko.", "Guido van Rossum reported it.", "Thanks to @hynek.", "Patch by Armin.",
+               "The Python Software Foundation reported it.", "Reported by jane@example.org."):
+        assert holds_type("name", by, who), by
+    # who holds a copyright: a notice, not the licence's definition of "Copyright Holder"
+    holder = "Who holds the copyright of the Open Sans fonts?"
+    assert holds_type("name", "Copyright 2020 The Open Sans Project Authors (https://github.com/x)", holder)
+    assert holds_type("name", "Copyright: 2001-2010 Jane Doe <jane@example.org>", holder)
+    assert holds_type("name", "Copyright (C) 1989, 1991 Free Software Foundation, Inc.", holder)
+    assert not holds_type("name", '"Font Software" refers to the files released by the Copyright Holder(s).', holder)
+    # an e-mail address, not the person's handle
+    assert holds_type("email", "Contact Jane Doe <jane.doe@example.org>.", "What is Jane Doe's email address?")
+    assert not holds_type("email", "Devi Mandiri (@devi)", "What is Devi Mandiri's email address?")
     # quoted and dotted names, signal-like constants and product names answer "which ..." questions
     assert holds_type("code", 'The usual extensions are ".rst" and ".txt".', "Which file extensions are used?")
     assert holds_type("code", "Send TTIN to the master process.", "Which signal adds a worker?")

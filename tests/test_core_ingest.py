@@ -91,6 +91,21 @@ def test_incremental_ingest_matches_folder(make_rag, tmp_path):
     assert "20 books" in rag.search("how many books can members borrow", k=1)[0].chunk.text
 
 
+def test_bm25_finds_a_file_by_its_name_and_folder(make_rag, tmp_path):
+    """TweetNaCl's LICENSE (the Unlicense) never names TweetNaCl: "tweetnacl licence" found only the changelog."""
+    folder = tmp_path / "docs"
+    (folder / "tweetnacl").mkdir(parents=True)
+    (folder / "tweetnacl" / "LICENSE").write_text("This is free and unencumbered software released into the public "
+                                                "domain.\n", "utf-8")
+    (folder / "pyelftools-CHANGES").write_text("Version 0.30: the licence is now the Unlicense.\n", "utf-8")
+    (folder / "other.txt").write_text("Software released into the public domain has no licence fee.\n", "utf-8")
+    rag = make_rag()
+    rag.ingest([folder])
+    hits = rag.search("tweetnacl licence released into the public domain", k=1, mode="bm25")
+    assert hits[0].chunk.source.endswith("tweetnacl/LICENSE")
+    assert rag.search("pyelftools changes", k=1, mode="bm25")[0].chunk.source.endswith("pyelftools-CHANGES")
+
+
 def test_bad_files_are_reported_and_skipped(make_rag, tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()

@@ -1,6 +1,6 @@
 """CI gate: `rag eval` on the real question sets must meet their gate files: corpus_qa over corpus/, and
-the two real-documents dev sets over evals/datasets/realdocs/ and realdocs2/ (txt, md, html, pdf, docx
-nobody here wrote)."""
+three real-documents dev sets over evals/datasets/realdocs/, realdocs2/ and realdocs5/ (txt, md, html, pdf,
+docx, suffix-less and gzipped files nobody here wrote)."""
 import json
 from pathlib import Path
 
@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("corpus", "corpus_qa.jsonl", "gate.json", 30),
     ("evals/datasets/realdocs", "realdocs_dev.jsonl", "gate_realdocs.json", 130),
     ("evals/datasets/realdocs2", "realdocs2_dev.jsonl", "gate_realdocs2.json", 300),
+    ("evals/datasets/realdocs5", "realdocs5_dev.jsonl", "gate_realdocs5.json", 250),
 ])
 def test_question_set_meets_its_gate(tmp_path, capsys, docs, dataset, gate, at_least):
     data = str(tmp_path / "data")

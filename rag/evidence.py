@@ -107,7 +107,7 @@ EXTREMES = {   # what a "maximum/minimum/first/latest/default ..." question asks
             r"maximum|max|largest|longest|highest|biggest|upper|most|up to|at most|no more than|limit|cap|exceed\w*|"
             r"range"),
     "min": (r"minimum|min|smallest|shortest|lowest|least|oldest supported",
-            r"minimum|min|smallest|shortest|lowest|least|or later|or newer|or better|or higher|or above|requires?|"
+            r"minimum|minimal|min|smallest|shortest|lowest|least|or later|or newer|or better|or higher|or above|requires?|"
             r"required|\+|>=|range"),
     "first": (r"first|earliest|initial|introduced",                    # a changelog's item says "Add ..."
               r"first|earliest|initial|introduced|add|adds|added|new in|since|began|started"),
@@ -393,6 +393,8 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     asked = set(focus(question))
     headings = bm25_tokens([ev.heading for ev in evidence]) if asked else []
     short, definition = acronyms(question), defined(question)
+    released = [release_heading(ev.heading.split(" › ")[0]) for ev in evidence]   # a changelog item: its release
+        # is when it came ("When was pycparser first put on PyPI?": "pycparser is now on PyPI" under "Version 2.03")
     rows = []
     for i, ev in enumerate(evidence):
         o, cx = set(own[i]), set(own[i]) | set(ctx[i])
@@ -412,9 +414,10 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
             max((weights[t] / top for t in terms if t not in cx), default=0.0),
             min(sum(t not in cx for t in terms), 5) / 5,
             _missing(names, low), _missing(nums, low),
-            float(any(not _EXTREME_S[k].search(headed) for k in extremes)),
+            float(any(not (_EXTREME_S[k].search(headed) or k == "first" and released[i]) for k in extremes)),
             float(kind not in (None, "reason", "entity")), type_ok[i],
-            float(kind is not None and not type_ok[i] and holds_type(kind, ev.heading, question)),
+            float(kind is not None and not type_ok[i] and (holds_type(kind, ev.heading, question)
+                                                          or kind == "date" and released[i])),
             len(o - qtoks) / len(o) if o else 0.0,
             min(len(ev.full_text.split()) / 40, 1.0),
             1.0 / ev.hit.rank if ev.hit.rank else 0.0,

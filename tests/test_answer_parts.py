@@ -311,6 +311,30 @@ def test_a_maximum_first_or_default_question_wants_words_that_state_it(question,
     assert _feature("extreme_miss", question, [stated, unstated]) == {stated: 0.0, unstated: 1.0}
 
 
+def test_a_changelog_item_states_when_it_came_by_its_release():
+    """pycparser's OLDER_CHANGES: "pycparser is now on PyPI" under "Version 2.03 (2011.03.06)" answers "When was
+    pycparser first put on PyPI?" (the release is the first), and "Minimal Python 2.x version raised to 2.7"
+    states a minimum."""
+    import numpy as np
+    from rag.evidence import FEATURES, features
+
+    text = ("CHANGES\n\nVersion 2.03 (2011.03.06)\n\npycparser is now on PyPI (Python Package Index)\n\n"
+            "Version 0.23 (2014.11.08)\n\nMinimal Python 2.x version raised to 2.7")
+    document = blocked(text, lambda part: "heading" if part.startswith(("Version", "CHANGES")) else "item",
+                       "docs/pycparser-CHANGES", "CHANGES")
+
+    def feature(name, question, start):
+        evs = candidates(question, hits_of(document))
+        zeros = np.zeros((len(evs), 4))
+        x = features(question, question, np.zeros(4), evs, zeros, zeros, lambda terms: dict.fromkeys(terms, 1.0))
+        return next(v for ev, v in zip(evs, x[:, FEATURES.index(name)]) if ev.text.startswith(start))
+
+    first = "When was pycparser first put on PyPI?"
+    assert feature("extreme_miss", first, "pycparser is now") == 0.0
+    assert feature("type_head", first, "pycparser is now") == 1.0
+    assert feature("extreme_miss", "What was the minimum Python 2 version for 0.23?", "Minimal") == 0.0
+
+
 def test_versions_are_one_search_term():
     """bm25s's own pattern keeps no part of "3.0.0", so every release matched a version's question."""
     from rag.text import bm25_tokens

@@ -62,8 +62,9 @@ _QUOTED = re.compile(r"\"([^\"]{1,40})\"|“([^”]{1,40})”|'([^'\s]{1,40})'")
 _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w&'’-]*[A-Za-z]")
 _WORD = r"[A-Z][a-z\u00df-\u024f'’]+(?:-[a-z\u00df-\u024f]+)*\b(?!-)"   # capitalised, no capital inside: not
                                                                             # "WheelFile", "Content-Length"
+_EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _PERSON = re.compile(rf"\b{_WORD}(?:\s+(?:[A-Z]\.\s*)*(?:(?:van|von|de|der|da|di|le) )?{_WORD})+|"
-                     rf"\b(?:by|from|thanks to|to|with|and|of)\s+{_WORD}|@[A-Za-z][\w-]+|[\w.+-]+@[\w-]+\.\w+|"
+                     rf"\b(?:by|from|thanks to|to|with|and|of)\s+{_WORD}|@[A-Za-z][\w-]+|{_EMAIL}|"
                      rf"\({_WORD}\)")   # who a "who" question asks for: "Tomasz Kłoczko", "by Armin", "@hynek",
                                          # an e-mail address; not "Missing RECORD"
 _NOTICE = re.compile(r"(?i)(?:copyright|©|\(c\)):?(?:\s*(?:\(c\)|©))?\s*(?:[\d\s,–-]*\d{4})[,.]?\s+\w[^\n]{2,}")
@@ -130,7 +131,7 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
     if kind == "reason":       # "why ...?": a sentence that gives a reason ("because", "so that", "by design")
         found = [m.group() for m in _REASON.finditer(sentence)]
     elif kind == "email":
-        found = re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", sentence)
+        found = re.findall(_EMAIL, sentence)
     elif kind == "version":
         found = re.findall(r"\bv?\d+(?:\.\d+)+\w*|\bv\d+\b", sentence)      # "3.9", "v1"
     elif kind == "date":
@@ -146,12 +147,12 @@ def holds_type(kind: str, sentence: str, question: str) -> bool:
         found = [m.group() for m in _CODE.finditer(sentence)] + [m.group() for m in _QUOTED.finditer(sentence)] + \
                 re.findall(r"(?<![\w.])\.\w+|\b[A-Z][A-Z0-9]{2,}\b", sentence) + \
                 [m.group() for m in _NAME.finditer(sentence)]     # and names: "the Pygments package"
-    elif re.match(r"\s*(who|whom|whose)\b", q) and "copyright" in q:   # a notice: "Copyright 2020 The Open Sans
-        found = _NOTICE.findall(sentence)                                 # Project Authors", not the licence's
-                                                                          # '"Copyright Holder" means ...'
-    elif re.match(r"\s*(who|whom|whose)\b", q):   # a person or body: two capitalised words, "by Armin", "@hynek"
-        found = [m.group().split()[-1] if m.group()[0].islower() else m.group() for m in _PERSON.finditer(sentence)
-                 if m.start() > 0 or not _ITEM_VERB.match(m.group())]
+    elif re.match(r"\s*(who|whom|whose)\b", q):
+        if "copyright" in q:   # a notice: "Copyright 2020 The Open Sans Project Authors", not the licence's
+            found = _NOTICE.findall(sentence)                        # '"Copyright Holder" means ...'
+        else:                  # a person or body: two capitalised words, "by Armin", "@hynek"
+            found = [m.group().split()[-1] if m.group()[0].islower() else m.group()
+                     for m in _PERSON.finditer(sentence) if m.start() > 0 or not _ITEM_VERB.match(m.group())]
     else:   # name, place: a capitalised word past the first, or a path/URL for places
         found = [m.group() for m in _NAME.finditer(sentence)]
         if kind == "place":
@@ -353,6 +354,12 @@ def context_text(ev: Evidence) -> str:
     return " ".join(parts)
 
 
+def release_of(ev: Evidence) -> str:
+    """The release a changelog item is listed under (its heading's first part, "2.33.1 (2026-03-30)"), or ""."""
+    release = ev.heading.split(" › ")[0]
+    return release if release_heading(release) else ""
+
+
 def labelled(question: str, ev: Evidence) -> bool:
     """Is the sentence shown after its section heading? When it is too short to stand alone ("Default: 30"),
     when only the heading holds what the question asks for, or when a "which version / when" question is
@@ -361,8 +368,8 @@ def labelled(question: str, ev: Evidence) -> bool:
     if not ev.heading or ev.heading == ev.hit.chunk.title:
         return False
     kind = answer_type(question)
-    release = ev.heading.split(" › ")[0]
-    if kind in ("version", "date") and release_heading(release) and release not in ev.full_text:
+    release = release_of(ev)
+    if kind in ("version", "date") and release and release not in ev.full_text:
         return True       # a changelog item answers "which release / when" by the release it is listed under
     return len(ev.full_text.split()) < SHORT or bool(kind not in (None, "reason") and not holds_type(
         kind, ev.full_text, question) and holds_type(kind, ev.heading, question))
@@ -393,7 +400,7 @@ def features(question: str, query: str, qvec: np.ndarray, evidence: list[Evidenc
     asked = set(focus(question))
     headings = bm25_tokens([ev.heading for ev in evidence]) if asked else []
     short, definition = acronyms(question), defined(question)
-    released = [release_heading(ev.heading.split(" › ")[0]) for ev in evidence]   # a changelog item: its release
+    released = [bool(release_of(ev)) for ev in evidence]   # a changelog item: its release
         # is when it came ("When was pycparser first put on PyPI?": "pycparser is now on PyPI" under "Version 2.03")
     rows = []
     for i, ev in enumerate(evidence):

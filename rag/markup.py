@@ -70,6 +70,11 @@ def admonition_head(name: str, arg: str) -> str:
     return f"{label} {arg}." if name.startswith("version") else f"{label}: {arg}".rstrip()
 
 
+def container_title(name: str, arg: str) -> str:
+    """The title a container directive's text sits under: its argument, except "only"'s (a condition)."""
+    return "" if name == "only" else arg
+
+
 def role_text(text: str) -> str:
     """What a Sphinx role shows: its text without a <target>; "~click.prompt" shows "prompt", "!x" shows "x"."""
     text = text.strip()
@@ -96,7 +101,8 @@ def _myst(source: str) -> str:
         if name in ADMONITIONS:
             return f"{admonition_head(name, arg)}\n\n{body}"
         if name in CONTAINERS:
-            return (f"{arg}\n\n" if arg and name != "only" else "") + body
+            title = container_title(name, arg)
+            return (f"{title}\n\n" if title else "") + body
         return ""
     for _ in range(4):        # a fence inside another (longer) one: the outer first, then what it held
         source, n = _MYST_FENCE.subn(fence, source)

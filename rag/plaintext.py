@@ -7,7 +7,8 @@ import re
 from functools import lru_cache
 from itertools import takewhile as _takewhile
 
-from .markup import ADMONITIONS, CODE_DIRECTIVES, CONTAINERS, TextBuilder, admonition_head, role_text
+from .markup import (ADMONITIONS, CODE_DIRECTIVES, CONTAINERS, TextBuilder, admonition_head, container_title,
+                     role_text)
 
 _ROMAN = r"(?:i{1,3}|iv|vi{0,3}|ix|x)[.)]"     # CC BY 4.0's "ii. a copyright notice;", the EPL's "iii) does not ..."
 _ITEM = re.compile(rf"^\s*(?:[-*+•◦▪‣]|\d{{1,3}}[.)]|[a-z][.)]|{_ROMAN}|[A-Z]\)|\(\w{{1,3}}\))[ \t]+(?=\S)")
@@ -89,8 +90,8 @@ def rst_directives(lines: list[str]) -> list[str]:
                            if arg or text else []) + [""]
         elif name in CODE_DIRECTIVES:
             out += ["", " " * indent + "::"] + body     # "::" announces the literal block (and then goes)
-        elif name in CONTAINERS:      # the title (not "only"'s condition), then the body at the directive's indent
-            arg = arg if name != "only" else ""
+        elif name in CONTAINERS:      # the title, then the body at the directive's indent
+            arg = container_title(name, arg)
             cut = min((len(ln) - len(ln.lstrip()) for ln in body if ln.strip()), default=0)
             out += [""] + ([" " * indent + arg, ""] if arg else []) + \
                 [" " * indent + ln[cut:] if ln.strip() else "" for ln in body] + [""]
